@@ -1,0 +1,62 @@
+# Two commands for a fresh clone: `make run` serves, `make test` tests.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export FLASK_APP := wsgi
+
+.PHONY: run test test-fast lint format openapi migrate seed clean install install-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: upgrade the database and serve on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
+
+## test: the whole suite with coverage (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+test: install-dev
+	$(BIN)/pytest --cov=app --cov-report=term-missing
+
+## test-fast: the suite without the slow (real-server) tests
+test-fast: install-dev
+	$(BIN)/pytest -m "not slow"
+
+## lint: ruff (lint and format check)
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## openapi: regenerate the committed openapi.json from the code
+openapi: install
+	$(BIN)/flask openapi write --format=json openapi.json
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+seed: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache

@@ -1,0 +1,44 @@
+"""The application factory."""
+
+from flask import Flask
+
+from app import courses, students
+from app.cli import seed_demo
+from app.database import register_database
+from app.errors import register_error_handlers
+from app.extensions import api, db, migrate
+from app.routing import register_routing
+from config import load_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the Flask application; ``test_config`` overrides the environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(load_config())
+    if test_config:
+        app.config.update(test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations, API and error handling to the app."""
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+    api.init_app(app)
+    register_routing(app)
+    register_database(app)
+    register_error_handlers(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the resource blueprints on the API (and so in the OpenAPI spec)."""
+    api.register_blueprint(students.blp)
+    api.register_blueprint(courses.blp)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the project's CLI commands."""
+    app.cli.add_command(seed_demo)

@@ -1,0 +1,41 @@
+"""Command-line commands: ``flask seed-demo``."""
+
+import click
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Course, Enrollment, Student
+
+DEMO_COURSES = [
+    ("CS101", "Introduction to Programming", 30),
+    ("CS201", "Data Structures", 25),
+    ("MATH101", "Calculus I", None),
+    ("HIST110", "World History", 5),
+]
+DEMO_STUDENTS = [
+    ("Ada Lovelace", "ada@example.edu", ["CS101", "MATH101"]),
+    ("Alan Turing", "alan@example.edu", ["CS101", "CS201"]),
+    ("Grace Hopper", "grace@example.edu", ["CS201", "HIST110"]),
+    ("Katherine Johnson", "katherine@example.edu", ["MATH101"]),
+]
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Fill a small demo data set; running it again adds nothing."""
+    courses = {course.code: course for course in db.session.scalars(select(Course))}
+    for code, title, capacity in DEMO_COURSES:
+        if code not in courses:
+            courses[code] = Course(code=code, title=title, capacity=capacity)
+            db.session.add(courses[code])
+    students = {student.email: student for student in db.session.scalars(select(Student))}
+    for name, email, codes in DEMO_STUDENTS:
+        student = students.get(email)
+        if student is None:
+            student = Student(name=name, email=email)
+            db.session.add(student)
+            db.session.flush()
+            for code in codes:
+                db.session.add(Enrollment(student=student, course=courses[code]))
+    db.session.commit()
+    click.echo(f"Demo data ready: {len(DEMO_STUDENTS)} students, {len(DEMO_COURSES)} courses.")

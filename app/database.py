@@ -1,0 +1,59 @@
+"""Engine set-up and transaction helpers shared by the views and the service layer."""
+
+from flask import Flask, current_app, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import ConflictError
+from app.extensions import db
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
+
+
+def configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
+    """WAL, foreign keys, a busy timeout and explicit BEGINs on a SQLite engine.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's
+    ``begin`` event decides how a transaction starts: write requests take the
+    write lock up front with ``BEGIN IMMEDIATE`` (waiting up to the busy
+    timeout) instead of failing with "database is locked" half-way through.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get(SQLITE_WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write_transaction() -> None:
+    """Open the request's transaction as a write transaction (SQLite only)."""
+    if request.method in WRITE_METHODS and db.engine.dialect.name == "sqlite":
+        db.session.connection(execution_options={SQLITE_WRITE_OPTION: True})
+
+
+def register_database(app: Flask) -> None:
+    """Bind the SQLAlchemy engine's per-backend settings to the app."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine, current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
+    app.before_request(begin_write_transaction)
+
+
+def commit_or_conflict(detail: str) -> None:
+    """Commit; a unique-constraint violation becomes a 409 with ``detail``."""
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise ConflictError(detail) from error

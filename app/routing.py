@@ -1,0 +1,55 @@
+"""URL and request plumbing shared by every blueprint."""
+
+from http import HTTPStatus
+
+from flask import Flask, request
+from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import BaseConverter, ValidationError
+
+from app.extensions import api
+from app.models import INT32_MAX
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class IdConverter(BaseConverter):
+    """A positive 32-bit integer path id; anything else does not match (404)."""
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def to_python(self, value: str) -> int:
+        """Refuse ids beyond the 32-bit column range."""
+        number = int(value)
+        if number > INT32_MAX:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        """Render an id in a URL."""
+        return str(value)
+
+
+def require_json_body() -> None:
+    """Refuse request bodies that are not declared as JSON (415)."""
+    if request.method in BODY_METHODS and request.routing_exception is None and not request.is_json:
+        raise UnsupportedMediaType("Send the request body as application/json.")
+
+
+def register_routing(app: Flask) -> None:
+    """Install the id converter (documented in the spec) and the JSON body check."""
+    app.url_map.converters["id"] = IdConverter
+    api.register_converter(
+        IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+    )
+    app.before_request(require_json_body)
+
+
+def error_responses(blp, *statuses: int):
+    """Document the error statuses an operation can answer (problem+json)."""
+
+    def decorator(func):
+        for status in statuses:
+            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
+        return func
+
+    return decorator

@@ -1,0 +1,144 @@
+"""Students blueprint: the students, and their enrollments in courses."""
+
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import enrollment, queries
+from app.database import commit_or_conflict
+from app.extensions import db
+from app.models import Student
+from app.routing import error_responses
+from app.schemas import (
+    CourseIdSchema,
+    EnrollmentRequestSchema,
+    EnrollmentSchema,
+    EnrollPairSchema,
+    StudentCourseSchema,
+    StudentCreateSchema,
+    StudentQuerySchema,
+    StudentSchema,
+    StudentUpdateSchema,
+)
+
+blp = Blueprint("students", __name__, description="Students and their course enrollments")
+
+BODY_ERRORS = (400, 413, 415, 422)
+LOCATION = {"Location": {"description": "URL of the new student", "schema": {"type": "string"}}}
+
+
+def student_url(student: Student) -> str:
+    """The canonical URL of a student."""
+    return url_for("students.StudentById", student_id=student.id)
+
+
+@blp.route("/students")
+class Students(MethodView):
+    """The student collection."""
+
+    @blp.arguments(StudentQuerySchema, location="query")
+    @blp.response(200, StudentSchema(many=True))
+    @blp.paginate(page_size=20, max_page_size=100)
+    def get(self, args, pagination_parameters):
+        """List students, ordered by id"""
+        return queries.list_students(args.get("q"), pagination_parameters)
+
+    @blp.arguments(StudentCreateSchema)
+    @blp.response(201, StudentSchema, headers=LOCATION)
+    @error_responses(blp, *BODY_ERRORS, 409)
+    def post(self, data):
+        """Create a student"""
+        student = Student(**data)
+        db.session.add(student)
+        commit_or_conflict(f"A student with email {data['email']} already exists.")
+        return queries.get_student(student.id, with_courses=True), {
+            "Location": student_url(student)
+        }
+
+
+@blp.route("/students/<id:student_id>")
+class StudentById(MethodView):
+    """One student."""
+
+    @blp.response(200, StudentSchema)
+    @error_responses(blp, 404)
+    def get(self, student_id):
+        """Get a student with their courses"""
+        return queries.get_student(student_id, with_courses=True)
+
+    @blp.arguments(StudentUpdateSchema)
+    @blp.response(200, StudentSchema)
+    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    def patch(self, data, student_id):
+        """Update a student's name or email"""
+        student = queries.get_student(student_id)
+        for field, value in data.items():
+            setattr(student, field, value)
+        commit_or_conflict(f"A student with email {data.get('email')} already exists.")
+        return queries.get_student(student_id, with_courses=True)
+
+    @blp.response(204)
+    @error_responses(blp, 404)
+    def delete(self, student_id):
+        """Delete a student and their enrollments"""
+        enrollment.delete_student(queries.get_student(student_id))
+
+
+@blp.route("/students/<id:student_id>/courses")
+class StudentCourses(MethodView):
+    """The courses one student is enrolled in."""
+
+    @blp.response(200, StudentCourseSchema(many=True))
+    @error_responses(blp, 404)
+    def get(self, student_id):
+        """List a student's courses, ordered by code"""
+        return queries.student_courses(student_id)
+
+    @blp.arguments(EnrollmentRequestSchema)
+    @blp.response(201, StudentSchema, description="At least one enrollment was created")
+    @blp.alt_response(200, schema=StudentSchema, description="Nothing changed", success=True)
+    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    def post(self, data, student_id):
+        """Enroll a student in courses (all or nothing, idempotent)"""
+        created = enrollment.enroll(student_id, data["course_ids"])
+        return queries.get_student(student_id, with_courses=True), 201 if created else 200
+
+
+@blp.route("/students/<id:student_id>/courses/<id:course_id>")
+class StudentCourse(MethodView):
+    """One enrollment of one student."""
+
+    @blp.response(204)
+    @error_responses(blp, 404)
+    def delete(self, student_id, course_id):
+        """Unenroll a student from a course"""
+        enrollment.unenroll(student_id, course_id)
+
+
+@blp.route("/students/<id:student_id>/enroll")
+class StudentEnroll(MethodView):
+    """Compatibility form of enrollment for one course."""
+
+    @blp.arguments(CourseIdSchema)
+    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
+    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    def post(self, data, student_id):
+        """Enroll a student in one course"""
+        created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
+        return queries.get_enrollment(student_id, data["course_id"]), 201 if created else 200
+
+
+@blp.route("/enroll")
+class Enroll(MethodView):
+    """Compatibility form of enrollment naming both ids in the body."""
+
+    @blp.arguments(EnrollPairSchema)
+    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
+    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @error_responses(blp, *BODY_ERRORS, 409)
+    def post(self, data):
+        """Enroll a student in one course"""
+        student_id, course_id = data["student_id"], data["course_id"]
+        created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
+        return queries.get_enrollment(student_id, course_id), 201 if created else 200

@@ -1,0 +1,54 @@
+"""Configuration read from the environment.
+
+Every setting the service reads is listed in the README's configuration table
+and in ``.env.example``. Nothing here touches the database.
+"""
+
+import os
+
+ENVIRONMENTS = ("development", "production", "testing")
+DEFAULT_DATABASE_URL = "sqlite:///enrollment.db"  # relative: lives in instance/
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def normalize_database_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` URLs onto the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(environ=os.environ) -> dict:
+    """Build the Flask configuration mapping from environment variables."""
+    app_env = environ.get("APP_ENV", "development")
+    if app_env not in ENVIRONMENTS:
+        raise RuntimeError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+    secret_key = environ.get("SECRET_KEY")
+    if not secret_key:
+        if app_env == "production":
+            raise RuntimeError("SECRET_KEY must be set when APP_ENV=production")
+        secret_key = "dev-only-not-secret"  # noqa: S105 - never used in production
+    return {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
+            environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "SQLITE_BUSY_TIMEOUT_SECONDS": float(environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Student enrollment API",
+        "API_VERSION": "1.0.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "Students, courses and course enrollment. "
+                "Errors are application/problem+json (RFC 9457)."
+            }
+        },
+    }

@@ -1,0 +1,71 @@
+"""Alembic environment for Flask-Migrate (``flask db ...``) and the migration tests.
+
+The connection comes from ``config.attributes["connection"]`` when a caller
+(pytest-alembic) provides one, otherwise from the Flask app's engine.
+"""
+
+import logging
+from logging.config import fileConfig
+
+from alembic import context
+from flask import current_app, has_app_context
+
+from app import models  # noqa: F401  (registers the tables on the metadata)
+from app.extensions import db
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("connection"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
+target_metadata = db.metadata
+
+
+def skip_empty_autogenerate(context_, revision, directives):
+    """Write no revision file when autogenerate finds nothing to change."""
+    if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        logger.info("No changes in schema detected.")
+
+
+def run_migrations(connection) -> None:
+    """Run the migrations on one connection.
+
+    On SQLite, foreign keys are switched off for the run: batch mode rebuilds a
+    table by copying and dropping it, and a DROP with foreign keys on would
+    cascade-delete the rows that point at it. The check afterwards refuses to
+    finish with dangling references, and the connection is discarded after.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+    options = {"render_as_batch": True, "compare_type": True}
+    if has_app_context():
+        options.update(current_app.extensions["migrate"].configure_args)
+    options.setdefault("process_revision_directives", skip_empty_autogenerate)
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise RuntimeError(f"migration left dangling foreign keys: {problems[:5]}")
+    finally:
+        if sqlite:
+            # Never hand this connection back to the pool with foreign keys off.
+            connection.invalidate()
+
+
+def run_migrations_online() -> None:
+    """Migrate through the given connection or the app's engine."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    with current_app.extensions["migrate"].db.engine.connect() as connection:
+        run_migrations(connection)
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) migrations are not supported; run against a database.")
+run_migrations_online()
