@@ -1,6 +1,7 @@
 """Command-line commands: ``flask seed-demo``."""
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.extensions import db
@@ -21,6 +22,7 @@ DEMO_STUDENTS = [
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Fill a small demo data set; running it again adds nothing."""
     courses = {course.code: course for course in db.session.scalars(select(Course))}

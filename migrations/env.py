@@ -9,6 +9,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app, has_app_context
+from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401  (registers the tables on the metadata)
 from app.extensions import db
@@ -28,42 +29,45 @@ def skip_empty_autogenerate(context_, revision, directives):
 
 
 def run_migrations(connection) -> None:
-    """Run the migrations on one connection.
-
-    On SQLite, foreign keys are switched off for the run: batch mode rebuilds a
-    table by copying and dropping it, and a DROP with foreign keys on would
-    cascade-delete the rows that point at it. The check afterwards refuses to
-    finish with dangling references, and the connection is discarded after.
-    """
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+    """Run the migrations on one connection."""
     options = {"render_as_batch": True, "compare_type": True}
     if has_app_context():
         options.update(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
-    try:
-        context.configure(connection=connection, target_metadata=target_metadata, **options)
-        with context.begin_transaction():
-            context.run_migrations()
-            if sqlite:
-                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if problems:
-                    raise RuntimeError(f"migration left dangling foreign keys: {problems[:5]}")
-    finally:
-        if sqlite:
-            # Never hand this connection back to the pool with foreign keys off.
-            connection.invalidate()
+    context.configure(connection=connection, target_metadata=target_metadata, **options)
+    with context.begin_transaction():
+        context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise RuntimeError(f"migration left dangling foreign keys: {dangling[:5]}")
 
 
 def run_migrations_online() -> None:
-    """Migrate through the given connection or the app's engine."""
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        run_migrations(connection)
+    """Migrate through the caller's connection, or a new one from the app's engine.
+
+    On SQLite, a connection of our own runs with foreign keys off: batch mode
+    rebuilds a table by copying and dropping it, and a DROP with foreign keys
+    on would cascade-delete the rows that point at it. The foreign key check
+    afterwards refuses to finish with dangling references, and the connection
+    is discarded rather than handed back to the pool with foreign keys off.
+    """
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        run_migrations(given)
         return
-    with current_app.extensions["migrate"].db.engine.connect() as connection:
-        run_migrations(connection)
+    engine = given if given is not None else current_app.extensions["migrate"].db.engine
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            run_migrations(connection)
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            if sqlite:
+                connection.invalidate()
 
 
 if context.is_offline_mode():

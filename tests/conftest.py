@@ -90,7 +90,10 @@ def app(databases):
     application = make_app(databases.new("main"))
     with application.app_context():
         flask_migrate.upgrade()
-    return application
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -179,9 +182,8 @@ def enrollment_pairs(app):
 
     def read() -> set[tuple[int, int]]:
         with app.app_context():
-            return set(
-                db.session.execute(db.select(Enrollment.student_id, Enrollment.course_id)).tuples()
-            )
+            rows = db.session.execute(db.select(Enrollment.student_id, Enrollment.course_id))
+            return {(student_id, course_id) for student_id, course_id in rows}
 
     return read
 
