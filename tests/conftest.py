@@ -90,7 +90,10 @@ def app(databases):
     application = make_app(databases.new("main"))
     with application.app_context():
         flask_migrate.upgrade()
-    return application
+    yield application
+    # Close pooled connections now: other apps built by tests may leave this one unreferenced.
+    with application.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)
