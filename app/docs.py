@@ -7,9 +7,9 @@ from flask import Blueprint, Flask, Response, render_template, url_for
 
 # The flask-swagger-ui wheel ships Swagger UI's built files; no CDN is needed.
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
-# Swagger UI sets inline styles and uses data: images; scripts stay same-origin only.
+# Swagger UI needs its own scripts and styles, data: icons and a fetch of the spec.
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
 
