@@ -42,6 +42,7 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit --quiet --severity-level medium -r app config.py wsgi.py
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -19,6 +19,22 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def split_list(value: str | None) -> list[str]:
+    """Split a comma-separated setting into its non-empty, stripped items."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def web_settings(environ, app_env: str) -> dict:
+    """Settings for browser frontends and write access (CORS, API tokens, debug)."""
+    settings = {
+        "CORS_ORIGINS": split_list(environ.get("CORS_ORIGINS")),
+        "API_TOKENS": split_list(environ.get("API_TOKENS")),
+    }
+    if app_env == "production":
+        settings["DEBUG"] = False
+    return settings
+
+
 def load_config(environ=os.environ) -> dict:
     """Build the Flask configuration mapping from environment variables."""
     app_env = environ.get("APP_ENV", "development")
@@ -51,4 +67,5 @@ def load_config(environ=os.environ) -> dict:
                 "Errors are application/problem+json (RFC 9457)."
             }
         },
+        **web_settings(environ, app_env),
     }

@@ -4,10 +4,13 @@ from flask import Flask
 
 from app import courses, students
 from app.cli import seed_demo
+from app.cors import register_cors
 from app.database import register_database
+from app.docs import register_docs
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 from app.routing import register_routing
+from app.security import register_security
 from config import load_config
 
 
@@ -18,7 +21,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     register_extensions(app)
+    register_security(app)  # before the blueprints: its spec plugin documents them
     register_blueprints(app)
+    register_cors(app)
+    register_docs(app)
     register_commands(app)
     return app
 
