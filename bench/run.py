@@ -316,8 +316,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per instance")
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--instances", type=int, default=1, help="gunicorns sharing the database")
     parser.add_argument("--port", type=int, default=8300, help="first port (one per instance)")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
@@ -358,6 +358,7 @@ def main(argv=None) -> int:
             for service in services:
                 service.wait_ready()
             ceiling = ceiling_path(services[0])
+            machine = machine_info(target.url)
             print(
                 f"Serving with gunicorn: {args.instances} x {args.workers} {args.worker_class} "
                 f"workers; load from {args.tool}, {args.connections} connections, "
@@ -400,7 +401,7 @@ def main(argv=None) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
         },
-        "machine": machine_info(target.url),
+        "machine": machine,
         "scenarios": rows,
     }
     name = f"{target.backend}-{args.scale}"
