@@ -61,3 +61,15 @@ seed: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
+
+# --- performance -----------------------------------------------------------------
+.PHONY: bench
+BENCH_ARGS ?=
+
+$(VENV)/.installed-bench: requirements.txt bench/requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@ $(VENV)/.installed
+
+## bench: load benchmark under gunicorn + wrk (SQLite; BENCH_DATABASE_URL for PostgreSQL)
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

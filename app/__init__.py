@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app import courses, students
+from app import courses, health, students
 from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
@@ -43,6 +43,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount the resource blueprints on the API (and so in the OpenAPI spec)."""
     api.register_blueprint(students.blp)
     api.register_blueprint(courses.blp)
+    app.register_blueprint(health.bp)
 
 
 def register_commands(app: Flask) -> None:

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import enrollment, queries
-from app.database import commit_or_conflict
+from app.database import commit_or_conflict, read_without_transaction
 from app.extensions import db
 from app.models import Course
 from app.routing import error_responses
@@ -18,6 +18,7 @@ from app.schemas import (
 )
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters")
+blp.before_request(read_without_transaction)
 
 BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new course", "schema": {"type": "string"}}}

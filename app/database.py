@@ -9,6 +9,7 @@ from app.errors import ConflictError
 from app.extensions import db
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD"})
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 
 
@@ -40,6 +41,18 @@ def begin_write_transaction() -> None:
     """Open the request's transaction as a write transaction (SQLite only)."""
     if request.method in WRITE_METHODS and db.engine.dialect.name == "sqlite":
         db.session.connection(execution_options={SQLITE_WRITE_OPTION: True})
+
+
+def read_without_transaction() -> None:
+    """Serve a read on PostgreSQL in autocommit: no BEGIN and ROLLBACK round trips.
+
+    Under READ COMMITTED every statement takes its own snapshot even inside a
+    transaction, so a read in autocommit sees exactly what it would see there.
+    Registered on the resource blueprints, so routes without the database
+    (liveness, the OpenAPI document) never check a connection out.
+    """
+    if request.method in READ_METHODS and db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def register_database(app: Flask) -> None:

@@ -1,14 +1,16 @@
 """Read queries behind the views: one statement per list, nested data preloaded."""
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import selectinload, undefer
+from sqlalchemy.orm import joinedload, selectinload, undefer
 
 from app.errors import NotFoundError
 from app.extensions import db
 from app.models import Course, Enrollment, Student
 
 # Nested courses of students come in one extra statement, whatever the page size.
-STUDENT_WITH_COURSES = selectinload(Student.enrollments).joinedload(Enrollment.course)
+STUDENTS_WITH_COURSES = selectinload(Student.enrollments).joinedload(Enrollment.course)
+# One student comes with its courses in a single joined statement (one round trip less).
+STUDENT_WITH_COURSES = joinedload(Student.enrollments).joinedload(Enrollment.course)
 
 
 def paginate(statement: Select, pagination_parameters) -> Select:
@@ -45,7 +47,7 @@ def list_students(q: str | None, pagination_parameters) -> list[Student]:
                 Student.email.icontains(q, autoescape=True),
             )
         )
-    page = paginate(statement, pagination_parameters).options(STUDENT_WITH_COURSES)
+    page = paginate(statement, pagination_parameters).options(STUDENTS_WITH_COURSES)
     return list(db.session.scalars(page))
 
 

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import enrollment, queries
-from app.database import commit_or_conflict
+from app.database import commit_or_conflict, read_without_transaction
 from app.extensions import db
 from app.models import Student
 from app.routing import error_responses
@@ -22,6 +22,7 @@ from app.schemas import (
 )
 
 blp = Blueprint("students", __name__, description="Students and their course enrollments")
+blp.before_request(read_without_transaction)
 
 BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new student", "schema": {"type": "string"}}}

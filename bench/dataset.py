@@ -1,0 +1,222 @@
+"""The benchmark's data set: generated deterministically, bulk-loaded (never through the API)."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from config import normalize_database_url
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many rows of each kind."""
+
+    students: int
+    courses: int
+    enrollments: int
+
+
+SCALES = {
+    "default": Scale(students=10_000, courses=1_000, enrollments=50_000),
+    "large": Scale(students=100_000, courses=5_000, enrollments=1_000_000),
+}
+BIG_COURSE_ID = 1  # every tenth student takes it: the big roster
+BIG_COURSE_EVERY = 10
+CYCLE_COURSES = 50  # the last courses start empty: the enroll/unenroll scenarios use them
+FIRST_NAMES = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Radia"]
+LAST_NAMES = ["Hopper", "Turing", "Liskov", "Knuth", "Allen", "Backus", "Perlman", "Dijkstra"]
+CREATED_AT = "2024-09-01 08:00:00"
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """What was loaded, as the scenarios need it."""
+
+    students: int
+    courses: int
+    enrollments: int
+    big_course_size: int
+    cycle_course_ids: tuple[int, ...]
+
+    def as_dict(self) -> dict:
+        """The data set's shape for the result file."""
+        shape = asdict(self)
+        shape["cycle_course_ids"] = f"{self.cycle_course_ids[0]}..{self.cycle_course_ids[-1]}"
+        return shape
+
+
+def describe(scale: Scale) -> DataSet:
+    """The shape of the data set :func:`rows` generates for ``scale``."""
+    return DataSet(
+        students=scale.students,
+        courses=scale.courses,
+        enrollments=scale.enrollments,
+        big_course_size=scale.students // BIG_COURSE_EVERY,
+        cycle_course_ids=tuple(range(scale.courses - CYCLE_COURSES + 1, scale.courses + 1)),
+    )
+
+
+def student_rows(scale: Scale):
+    """(id, name, email) for every student; names do not follow id order."""
+    for student in range(1, scale.students + 1):
+        first = FIRST_NAMES[student * 7 % len(FIRST_NAMES)]
+        last = LAST_NAMES[student * 13 % len(LAST_NAMES)]
+        yield student, f"{first} {last} {student * 7919 % 100_003}", f"student{student}@example.edu"
+
+
+def course_rows(scale: Scale):
+    """(id, code, title, capacity): a few courses have seat limits well above their rolls."""
+    for course in range(1, scale.courses + 1):
+        capacity = scale.students if course % 5 == 0 else None
+        yield course, f"C{course:05d}", f"Course {course}", capacity
+
+
+def enrollment_rows(scale: Scale):
+    """(student_id, course_id): the same number of distinct courses for every student."""
+    per_student = scale.enrollments // scale.students
+    pool = scale.courses - CYCLE_COURSES - 1  # ids 2 .. courses - CYCLE_COURSES
+    stride = pool // per_student
+    for student in range(1, scale.students + 1):
+        taken = per_student
+        if student % BIG_COURSE_EVERY == 0:
+            yield student, BIG_COURSE_ID
+            taken -= 1
+        for k in range(taken):
+            yield student, 2 + (student * 31 + k * stride) % pool
+
+
+def upgrade_schema(database_url: str, root: Path) -> None:
+    """Bring the schema to head with the project's own migrations."""
+    env = {**os.environ, "DATABASE_URL": database_url, "FLASK_APP": "wsgi"}
+    env.pop("APP_ENV", None)
+    flask = Path(sys.executable).parent / "flask"
+    subprocess.run([str(flask), "db", "upgrade"], cwd=root, env=env, check=True)
+
+
+def load(database_url: str, scale: Scale, root: Path) -> DataSet:
+    """Create the schema, empty the tables and bulk-load the data set."""
+    upgrade_schema(database_url, root)
+    if database_url.startswith("sqlite"):
+        _load_sqlite(make_url(database_url).database, scale)
+    else:
+        _load_postgresql(database_url, scale)
+    return describe(scale)
+
+
+def _load_sqlite(path: str, scale: Scale) -> None:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        for table in ("student_courses", "students", "courses"):
+            connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        connection.executemany(
+            "INSERT INTO students (id, name, email, created_at) VALUES (?, ?, ?, ?)",
+            ((*row, CREATED_AT) for row in student_rows(scale)),
+        )
+        connection.executemany(
+            "INSERT INTO courses (id, code, title, capacity, created_at) VALUES (?, ?, ?, ?, ?)",
+            ((*row, CREATED_AT) for row in course_rows(scale)),
+        )
+        connection.executemany(
+            "INSERT INTO student_courses (student_id, course_id) VALUES (?, ?)",
+            enrollment_rows(scale),
+        )
+        connection.execute("COMMIT")
+        connection.execute("ANALYZE")
+    finally:
+        connection.close()
+
+
+def _connect(database_url: str, **kwargs) -> psycopg.Connection:
+    url = make_url(database_url)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        **kwargs,
+    )
+
+
+def _load_postgresql(database_url: str, scale: Scale) -> None:
+    with _connect(database_url) as connection:
+        connection.execute("TRUNCATE student_courses, students, courses RESTART IDENTITY")
+        with connection.cursor() as cursor:
+            copies = [
+                ("students (id, name, email, created_at)", student_rows, True),
+                ("courses (id, code, title, capacity, created_at)", course_rows, True),
+                ("student_courses (student_id, course_id)", enrollment_rows, False),
+            ]
+            for target, rows, stamped in copies:
+                with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                    for row in rows(scale):
+                        copy.write_row((*row, CREATED_AT) if stamped else row)
+            for table in ("students", "courses"):
+                cursor.execute(
+                    sql.SQL(
+                        "SELECT setval(pg_get_serial_sequence({name}, 'id'), max(id)) FROM {table}"
+                    ).format(name=sql.Literal(table), table=sql.Identifier(table))
+                )
+    with _connect(database_url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+
+
+def server_version(database_url: str) -> str:
+    """The database engine and version, for the result file."""
+    if database_url.startswith("sqlite"):
+        return f"SQLite {sqlite3.sqlite_version}"
+    with _connect(database_url) as connection:
+        return "PostgreSQL " + connection.execute("SHOW server_version").fetchone()[0]
+
+
+class Target:
+    """Where the data set lives: a scratch PostgreSQL database or a temporary SQLite file."""
+
+    def __init__(self, url: str | None):
+        self.requested = make_url(normalize_database_url(url)) if url else None
+        self.backend = "postgresql" if url else "sqlite"
+        self.created = False
+        self.url = ""
+
+    @classmethod
+    def from_environment(cls, url: str | None) -> "Target":
+        """``BENCH_DATABASE_URL`` (PostgreSQL) or, when unset, SQLite."""
+        return cls(url or None)
+
+    def prepare(self, work_dir: Path) -> str:
+        """Create the database when needed; return its SQLAlchemy URL."""
+        if self.requested is None:
+            self.url = f"sqlite:///{work_dir / 'bench.sqlite3'}"
+            return self.url
+        self.url = self.requested.render_as_string(hide_password=False)
+        admin_url = self.requested.set(database="postgres").render_as_string(hide_password=False)
+        with _connect(admin_url, autocommit=True) as admin:
+            exists = admin.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.requested.database,)
+            ).fetchone()
+            if not exists:
+                admin.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.requested.database))
+                )
+                self.created = True
+        return self.url
+
+    def cleanup(self) -> None:
+        """Drop the database if this run created it."""
+        if not self.created:
+            return
+        admin_url = self.requested.set(database="postgres").render_as_string(hide_password=False)
+        with _connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(self.requested.database)
+                )
+            )

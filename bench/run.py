@@ -1,0 +1,430 @@
+"""Load benchmark: bulk-load a data set, serve it under gunicorn, drive it with wrk.
+
+Run from the repository root (``make bench`` does)::
+
+    python -m bench.run                      # SQLite, default scale
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
+    python -m bench.run --scale large --instances 2
+
+``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
+missing (and then dropped at the end), and its tables are emptied and reloaded.
+Without it the data set goes to a temporary SQLite file.
+
+Every scenario is measured against the same gunicorn, next to the service's own
+ceiling (``GET /livez``), and printed as a table, written as JSON and drawn as a
+PNG chart in ``bench/results/``. The exit status is non-zero when any response
+is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import dataset, loadgen
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+P99_LIMIT_MS = 2000.0
+REQUESTS_PER_THREAD = 2000
+
+
+@dataclass
+class Scenario:
+    """A named workload: per-thread request lists built from the data set."""
+
+    name: str
+    label: str
+    build: object  # (data_set, thread_index, threads, rng) -> list of (method, path, body)
+    requests_per_thread: int = REQUESTS_PER_THREAD
+    result: dict = field(default_factory=dict)
+
+
+def _get(path):
+    return ("GET", path, "")
+
+
+def livez(_data, _thread, _threads, _rng):
+    """The ceiling: a route that does nothing but answer."""
+    return [_get("/livez")]
+
+
+def single_student(data, _thread, _threads, rng):
+    """One student with their nested courses, random ids."""
+    return [_get(f"/students/{rng.randint(1, data.students)}") for _ in range(REQUESTS_PER_THREAD)]
+
+
+def student_courses(data, _thread, _threads, rng):
+    """One student's course list, random ids."""
+    return [
+        _get(f"/students/{rng.randint(1, data.students)}/courses")
+        for _ in range(REQUESTS_PER_THREAD)
+    ]
+
+
+def student_list(data, _thread, _threads, rng):
+    """Pages of 100 students with their courses, random pages."""
+    pages = data.students // 100
+    return [
+        _get(f"/students?page_size=100&page={rng.randint(1, pages)}")
+        for _ in range(REQUESTS_PER_THREAD)
+    ]
+
+
+def roster_last_page(data, _thread, _threads, _rng):
+    """The last page (100 per page) of the biggest course's roster."""
+    last = -(-data.big_course_size // 100)
+    return [_get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page={last}")]
+
+
+def _cycle_pairs(data, thread, threads, rng, count):
+    """(student, course) pairs owned by one thread, so threads never race on a pair."""
+    per_thread = data.students // threads
+    first = thread * per_thread + 1
+    pairs = []
+    for _ in range(count):
+        student = rng.randint(first, first + per_thread - 1)
+        course = rng.choice(data.cycle_course_ids)
+        pairs.append((student, course))
+    return pairs
+
+
+def _enroll_unenroll(student, course):
+    return [
+        ("POST", f"/students/{student}/courses", json.dumps({"course_ids": [course]})),
+        ("DELETE", f"/students/{student}/courses/{course}", ""),
+    ]
+
+
+def enroll_cycle(data, thread, threads, rng):
+    """Enroll a student in a course, then unenroll them (two requests per cycle)."""
+    requests = []
+    for student, course in _cycle_pairs(data, thread, threads, rng, REQUESTS_PER_THREAD // 2):
+        requests += _enroll_unenroll(student, course)
+    return requests
+
+
+def mixed(data, thread, threads, rng):
+    """A frontend-like mix: mostly reads, one request in ten an enroll or unenroll."""
+    requests = []
+    pairs = iter(_cycle_pairs(data, thread, threads, rng, REQUESTS_PER_THREAD))
+    while len(requests) < REQUESTS_PER_THREAD:
+        pick = rng.random()
+        student = rng.randint(1, data.students)
+        course = rng.randint(1, data.courses)
+        if pick < 0.35:
+            requests.append(_get(f"/students/{student}"))
+        elif pick < 0.55:
+            requests.append(_get(f"/students/{student}/courses"))
+        elif pick < 0.65:
+            requests.append(_get(f"/students?page={rng.randint(1, data.students // 20)}"))
+        elif pick < 0.75:
+            requests.append(_get(f"/courses?page={rng.randint(1, data.courses // 20)}"))
+        elif pick < 0.80:
+            requests.append(_get(f"/courses/{course}"))
+        elif pick < 0.90:
+            requests.append(_get(f"/courses/{course}/students"))
+        else:
+            requests += _enroll_unenroll(*next(pairs))
+    return requests
+
+
+SCENARIOS = [
+    Scenario("livez", "GET /livez (ceiling)", livez),
+    Scenario("student", "GET /students/{id}", single_student),
+    Scenario("student_courses", "GET /students/{id}/courses", student_courses),
+    Scenario("student_list", "GET /students?page_size=100", student_list),
+    Scenario("roster_last_page", "GET /courses/{big}/students last page", roster_last_page),
+    Scenario("enroll_cycle", "POST + DELETE enrollment", enroll_cycle),
+    Scenario("mixed", "mixed frontend workload", mixed),
+]
+
+
+# --- the service under test ----------------------------------------------------
+
+
+class Service:
+    """One gunicorn serving the app on 127.0.0.1:port."""
+
+    def __init__(self, args, database_url: str, port: int, log_dir: Path):
+        self.port = port
+        self.log = log_dir / f"gunicorn-{port}.log"
+        command = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            # An explicit config: the benchmark's settings are all on this line.
+            "--config",
+            str(ROOT / "bench" / "gunicorn_bench.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(self.log),
+            "wsgi:app",
+        ]
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "SECRET_KEY": "bench-only-secret",
+            "DATABASE_URL": database_url,
+        }
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until the service answers (a ceiling route, or else a real one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited early; see {self.log}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/students?page_size=1", timeout=10):
+                    return
+            except OSError:  # refused while starting, or a first answer slower than the timeout
+                time.sleep(0.2)
+        raise SystemExit(f"gunicorn did not answer within {timeout} s; see {self.log}")
+
+    def stop(self) -> None:
+        """Stop gunicorn and its workers."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def ceiling_path(service: Service) -> str:
+    """``/livez`` when the service has it, else the cheapest route without the database."""
+    try:
+        with urllib.request.urlopen(service.base_url + "/livez", timeout=10) as response:
+            if response.status == 200:
+                return "/livez"
+    except OSError:
+        pass
+    return "/no-such-route"  # a 404 from the router: no database, no serialization
+
+
+# --- running and reporting ----------------------------------------------------
+
+
+def run_scenario(scenario, data, services, args, work_dir: Path, ceiling: str) -> dict:
+    """Warm up, then measure one scenario against every service at once."""
+    threads = args.connections
+    rng = random.Random(f"{args.seed}-{scenario.name}")
+    lists = [scenario.build(data, thread, threads, rng) for thread in range(threads)]
+    if scenario.name == "livez":
+        lists = [[("GET", ceiling, "")] for _ in range(threads)]
+    results = []
+    for warmup, seconds in ((True, args.warmup), (False, args.duration)):
+        if not seconds:
+            continue
+        runs = []
+        for index, service in enumerate(services):
+            # With several instances the connections are split between them.
+            own = lists[index :: len(services)]
+            prefix = work_dir / f"{scenario.name}-{service.port}"
+            loadgen.write_request_files(prefix, own)
+            runs.append(loadgen.start(args.tool, service.base_url, prefix, len(own), seconds))
+        results = [loadgen.finish(run) for run in runs]
+        del warmup  # warm-up results are discarded
+    return loadgen.combine(results)
+
+
+def machine_info(database_url: str) -> dict:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "database": dataset.server_version(database_url),
+        "load_generator": loadgen.version(),
+    }
+    return info
+
+
+def print_table(result: dict) -> None:
+    """The results as a plain table on stdout."""
+    header = (
+        f"{'scenario':42} {'req/s':>8} {'vs ceiling':>10} {'p50 ms':>8} {'p90 ms':>8} "
+        f"{'p99 ms':>8} {'non-2xx':>8} {'5xx':>5} {'errors':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, row in result["scenarios"].items():
+        print(
+            f"{row['label']:42} {row['rps']:>8.0f} {row['ratio_to_ceiling']:>9.0%} "
+            f"{row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
+            f"{row['status_4xx'] + row['status_other']:>8} {row['status_5xx']:>5} "
+            f"{row['socket_errors'] + row['timeouts']:>6}"
+        )
+        del name
+
+
+def failures(result: dict) -> list[str]:
+    """Why the run fails: any 5xx, any socket error or timeout, any p99 over 2 s."""
+    problems = []
+    for row in result["scenarios"].values():
+        if row["status_5xx"]:
+            problems.append(f"{row['label']}: {row['status_5xx']} responses were 5xx")
+        if row["socket_errors"] or row["timeouts"]:
+            problems.append(
+                f"{row['label']}: {row['socket_errors']} socket errors, {row['timeouts']} timeouts"
+            )
+        if row["p99_ms"] > P99_LIMIT_MS:
+            problems.append(f"{row['label']}: p99 {row['p99_ms']:.0f} ms > {P99_LIMIT_MS:.0f} ms")
+        if not row["requests"]:
+            problems.append(f"{row['label']}: no request completed")
+    return problems
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="default")
+    parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per instance")
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--instances", type=int, default=1, help="gunicorns sharing the database")
+    parser.add_argument("--port", type=int, default=8300, help="first port (one per instance)")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--only", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
+    parser.add_argument("--tag", default="", help="suffix for the result file names")
+    parser.add_argument("--seed", default="bench")
+    args = parser.parse_args(argv)
+    if args.tool == "auto":
+        args.tool = "wrk" if shutil.which("wrk") else "python"
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    scale = dataset.SCALES[args.scale]
+    target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
+    scenarios = SCENARIOS
+    if args.only:
+        wanted = {"livez", *args.only.split(",")}
+        scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    services = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work_dir = Path(tmp)
+        try:
+            database_url = target.prepare(work_dir)
+            started = time.monotonic()
+            if args.skip_load:
+                data = dataset.describe(scale)
+            else:
+                print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
+                data = dataset.load(database_url, scale, ROOT)
+                print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
+            for index in range(args.instances):
+                services.append(Service(args, database_url, args.port + index, work_dir))
+            for service in services:
+                service.wait_ready()
+            ceiling = ceiling_path(services[0])
+            machine = machine_info(target.url)
+            print(
+                f"Serving with gunicorn: {args.instances} x {args.workers} {args.worker_class} "
+                f"workers; load from {args.tool}, {args.connections} connections, "
+                f"{args.duration:g} s per scenario",
+                flush=True,
+            )
+            rows = {}
+            for scenario in scenarios:
+                row = run_scenario(scenario, data, services, args, work_dir, ceiling)
+                row["label"] = scenario.label
+                rows[scenario.name] = row
+                print(
+                    f"  {scenario.label:42} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms",
+                    flush=True,
+                )
+            ceiling_rps = rows["livez"]["rps"] or 1
+            for row in rows.values():
+                row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+        finally:
+            for service in services:
+                service.stop()
+            if not args.keep_database:
+                target.cleanup()
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "backend": target.backend,
+        "scale": args.scale,
+        "data": data.as_dict(),
+        "server": {
+            "instances": args.instances,
+            "workers": args.workers,
+            "worker_class": args.worker_class,
+            "threads": args.threads,
+            "ceiling_path": ceiling,
+        },
+        "load": {
+            "tool": args.tool,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+        },
+        "machine": machine,
+        "scenarios": rows,
+    }
+    name = f"{target.backend}-{args.scale}"
+    if args.instances > 1:
+        name += f"-{args.instances}-instances"
+    if args.tag:
+        name += f"-{args.tag}"
+    json_path = RESULTS / f"{name}.json"
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print_table(result)
+    try:
+        from bench import chart
+    except ImportError:
+        print("matplotlib is not installed (pip install -r bench/requirements.txt): no chart")
+    else:
+        png = chart.draw(result, RESULTS / f"{name}.png")
+        print(f"\nWrote {json_path.relative_to(ROOT)} and {png.relative_to(ROOT)}")
+    problems = failures(result)
+    for problem in problems:
+        print(f"FAIL {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
