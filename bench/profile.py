@@ -7,30 +7,22 @@ the application's own cost per request (routing, queries, serialization)
 without the HTTP server in front of it.
 """
 
-import os
 import random
 import sys
 
 from pyinstrument import Profiler
 
-from config import normalize_database_url
+from bench.timing import production_client, random_student_url
 
 
 def main() -> None:
     path = sys.argv[1]
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    os.environ.update(
-        APP_ENV="production",
-        SECRET_KEY="bench-only-secret",  # noqa: S106 - a throwaway local process
-        DATABASE_URL=normalize_database_url(os.environ["BENCH_DATABASE_URL"]),
-    )
-    from app import create_app
-
-    client = create_app().test_client()
+    client = production_client()
     rng = random.Random(1)
 
     def url() -> str:
-        return path.replace("{id}", str(rng.randint(1, 10_000)))
+        return random_student_url(path, rng)
 
     for _ in range(50):
         client.get(url())

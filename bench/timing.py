@@ -18,7 +18,8 @@ ROUNDS = 3
 REQUESTS = 500
 
 
-def main() -> None:
+def production_client():
+    """A test client of the app in its production configuration, on the bench database."""
     os.environ.update(
         APP_ENV="production",
         SECRET_KEY="bench-only-secret",  # noqa: S106 - a throwaway local process
@@ -26,12 +27,21 @@ def main() -> None:
     )
     from app import create_app
 
-    client = create_app().test_client()
+    return create_app().test_client()
+
+
+def random_student_url(path: str, rng: random.Random) -> str:
+    """``path`` with ``{id}`` replaced by a random student id of the default data set."""
+    return path.replace("{id}", str(rng.randint(1, 10_000)))
+
+
+def main() -> None:
+    client = production_client()
     rng = random.Random(1)
     for path in sys.argv[1:]:
 
         def url(path=path) -> str:
-            return path.replace("{id}", str(rng.randint(1, 10_000)))
+            return random_student_url(path, rng)
 
         for _ in range(100):
             client.get(url())

@@ -16,18 +16,6 @@ COURSES_PER_STUDENT = [1, 50]
 
 
 @pytest.fixture
-def stored_pairs(app):
-    """The (student_id, course_id) pairs stored in ``student_courses``."""
-
-    def read() -> set[tuple[int, int]]:
-        with app.app_context():
-            rows = db.session.execute(db.select(Enrollment.student_id, Enrollment.course_id))
-            return {(student_id, course_id) for student_id, course_id in rows}
-
-    return read
-
-
-@pytest.fixture
 def seed(app):
     """Bulk-insert ``students`` students each enrolled in the first ``per_student`` courses."""
 
@@ -118,7 +106,7 @@ def test_course_roster_takes_three_statements(client, seed, count_queries, per_s
 
 @pytest.mark.parametrize("course_count", [1, 100])
 def test_enrolling_in_many_courses_takes_a_fixed_number_of_statements(
-    client, seed, count_queries, course_count, stored_pairs
+    client, seed, count_queries, course_count, enrollment_pairs
 ):
     [student], course_ids = seed(students=1, courses=course_count, per_student=0)
     for course_id in course_ids[::2]:
@@ -132,20 +120,20 @@ def test_enrolling_in_many_courses_takes_a_fixed_number_of_statements(
 
     assert response.status_code == 201
     assert len(response.get_json()["courses"]) == course_count
-    assert stored_pairs() == {(student, course_id) for course_id in course_ids}
+    assert enrollment_pairs() == {(student, course_id) for course_id in course_ids}
     # Student exists, lock the courses, already enrolled, seats taken, one
     # multi-row insert, then the student with their courses for the answer.
     assert len(statements) == 6
 
 
-def test_unenroll_takes_two_statements(client, seed, count_queries, stored_pairs):
+def test_unenroll_takes_two_statements(client, seed, count_queries, enrollment_pairs):
     [student], [course] = seed(students=1, courses=1, per_student=1)
 
     with count_queries() as statements:
         response = client.delete(f"/students/{student}/courses/{course}")
 
     assert response.status_code == 204
-    assert stored_pairs() == set()
+    assert enrollment_pairs() == set()
     assert len(statements) == 2
 
 
