@@ -55,6 +55,10 @@ def load_config(environ=os.environ) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "SQLITE_BUSY_TIMEOUT_SECONDS": float(environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        # operations (README "Deploying"): keep the statement timeout below gunicorn's timeout
+        "DB_STATEMENT_TIMEOUT_MS": int(environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
+        "DB_CONNECT_TIMEOUT_SECONDS": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
         # flask-smorest / OpenAPI
         "API_TITLE": "Student enrollment API",
         "API_VERSION": "1.0.0",

@@ -9,6 +9,8 @@ from app.database import register_database
 from app.docs import register_docs
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
+from app.logs import register_logging
+from app.metrics import register_metrics
 from app.routing import register_routing
 from app.security import register_security
 from config import load_config
@@ -20,12 +22,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config())
     if test_config:
         app.config.update(test_config)
+    register_logging(app)
     register_extensions(app)
     register_security(app)  # before the blueprints: its spec plugin documents them
     register_blueprints(app)
     register_cors(app)
     register_docs(app)
     register_commands(app)
+    register_metrics(app)
     return app
 
 

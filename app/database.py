@@ -37,6 +37,29 @@ def configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def configure_postgresql(engine: Engine, statement_timeout_ms: int, connect_timeout_s: int) -> None:
+    """Bound every statement and every connection attempt on a PostgreSQL engine.
+
+    A statement running past the timeout is cancelled by the server (psycopg's
+    ``QueryCanceled``, an ``OperationalError``) and the request ends as a 503,
+    long before gunicorn would kill the worker; an unreachable server fails the
+    connection attempt instead of hanging the worker.
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect, _record, _cargs, cparams):
+        timeout = f"-c statement_timeout={statement_timeout_ms}"
+        cparams["options"] = f"{cparams['options']} {timeout}" if "options" in cparams else timeout
+        cparams.setdefault("connect_timeout", connect_timeout_s)
+
+
+def dispose_pool(app: Flask) -> None:
+    """Forget pooled connections inherited from a parent process (call after a fork)."""
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+
+
 def begin_write_transaction() -> None:
     """Open the request's transaction as a write transaction (SQLite only)."""
     if request.method in WRITE_METHODS and db.engine.dialect.name == "sqlite":
@@ -60,6 +83,12 @@ def register_database(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
+        elif db.engine.dialect.name == "postgresql":
+            configure_postgresql(
+                db.engine,
+                current_app.config["DB_STATEMENT_TIMEOUT_MS"],
+                current_app.config["DB_CONNECT_TIMEOUT_SECONDS"],
+            )
     app.before_request(begin_write_transaction)
 
 

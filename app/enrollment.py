@@ -5,8 +5,13 @@ on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) before counting seats, so
 concurrent requests in any number of workers or instances serialise per
 course; the composite primary key of ``student_courses`` is the last guard
 against a pair stored twice.
+
+Every enrollment change, and every refusal, is logged as an audit event on the
+``app.audit`` logger (action, student id, course ids, outcome) and counted in
+the Prometheus counters of :mod:`app.metrics`.
 """
 
+import logging
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, insert, select
@@ -14,8 +19,35 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import ConflictError, NotFoundError, UnprocessableError
 from app.extensions import db
+from app.metrics import ENROLLMENTS_CREATED, ENROLLMENTS_REFUSED_CAPACITY, ENROLLMENTS_REMOVED
 from app.models import Course, Enrollment, Student
 from app.queries import get_student
+
+audit_log = logging.getLogger("app.audit")
+
+
+def _audit(action: str, student_id: int, course_ids: Iterable[int], outcome: str) -> None:
+    """Log one enrollment audit event (created, unchanged, refused_capacity, unknown, removed)."""
+    course_ids = sorted(course_ids)
+    audit_log.info(
+        "%s student %s courses %s: %s",
+        action,
+        student_id,
+        course_ids,
+        outcome,
+        extra={
+            "event": "enrollment",
+            "action": action,
+            "student_id": student_id,
+            "course_ids": course_ids,
+            "outcome": outcome,
+        },
+    )
+
+
+def _lock_student(student_id: int) -> None:
+    """Lock a student row, so no enrollment of it is added until the transaction ends."""
+    db.session.execute(select(Student.id).where(Student.id == student_id).with_for_update())
 
 
 def _lock_courses(course_ids: list[int]) -> list:
@@ -49,10 +81,15 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
     the student already has are left as they are.
     """
     wanted = sorted(set(course_ids))
-    get_student(student_id)
+    try:
+        get_student(student_id)
+    except NotFoundError:
+        _audit("enroll", student_id, wanted, "unknown")
+        raise
     courses = _lock_courses(wanted)
     unknown = sorted(set(wanted) - {course.id for course in courses})
     if unknown:
+        _audit("enroll", student_id, unknown, "unknown")
         listed = ", ".join(map(str, unknown))
         raise UnprocessableError(
             f"Unknown course ids: {listed}.",
@@ -68,11 +105,14 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
     new = [course for course in courses if course.id not in already]
     if not new:
         db.session.rollback()
+        _audit("enroll", student_id, wanted, "unchanged")
         return set()
     taken = _seats_taken([course.id for course in new if course.capacity is not None])
     full = [c for c in new if c.capacity is not None and taken.get(c.id, 0) >= c.capacity]
     if full:
         names = ", ".join(f"{c.code} (id {c.id}, capacity {c.capacity})" for c in full)
+        _audit("enroll", student_id, [c.id for c in full], "refused_capacity")
+        ENROLLMENTS_REFUSED_CAPACITY.inc()
         raise ConflictError(f"No seats left in: {names}. Nothing was enrolled.")
     try:
         db.session.execute(
@@ -83,8 +123,12 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
     except IntegrityError as error:
         # The student was deleted between the lookup and the insert.
         db.session.rollback()
+        _audit("enroll", student_id, wanted, "unknown")
         raise NotFoundError(f"Student {student_id} does not exist.") from error
-    return {course.id for course in new}
+    created = {course.id for course in new}
+    _audit("enroll", student_id, created, "created")
+    ENROLLMENTS_CREATED.inc(len(created))
+    return created
 
 
 def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bool:
@@ -110,7 +154,11 @@ def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bo
 
 def unenroll(student_id: int, course_id: int) -> None:
     """Remove one enrollment; 404 when the student or the enrollment does not exist."""
-    get_student(student_id)
+    try:
+        get_student(student_id)
+    except NotFoundError:
+        _audit("unenroll", student_id, [course_id], "unknown")
+        raise
     result = db.session.execute(
         delete(Enrollment).where(
             Enrollment.student_id == student_id, Enrollment.course_id == course_id
@@ -118,8 +166,11 @@ def unenroll(student_id: int, course_id: int) -> None:
     )
     if result.rowcount == 0:
         db.session.rollback()
+        _audit("unenroll", student_id, [course_id], "unknown")
         raise NotFoundError(f"Student {student_id} is not enrolled in course {course_id}.")
     db.session.commit()
+    _audit("unenroll", student_id, [course_id], "removed")
+    ENROLLMENTS_REMOVED.inc()
 
 
 def check_capacity_change(course: Course, capacity: int | None) -> None:
@@ -135,12 +186,28 @@ def check_capacity_change(course: Course, capacity: int | None) -> None:
 
 
 def delete_student(student: Student) -> None:
-    """Delete a student; the database cascades its enrollments away."""
+    """Delete a student; the database cascades its enrollments away (audited)."""
+    student_id = student.id
+    _lock_student(student_id)
+    course_ids = list(
+        db.session.scalars(select(Enrollment.course_id).where(Enrollment.student_id == student_id))
+    )
     db.session.delete(student)
     db.session.commit()
+    if course_ids:
+        _audit("delete_student", student_id, course_ids, "removed")
+        ENROLLMENTS_REMOVED.inc(len(course_ids))
 
 
 def delete_course(course: Course) -> None:
-    """Delete a course; the database cascades its enrollments away."""
+    """Delete a course; the database cascades its enrollments away (audited per student)."""
+    course_id = course.id
+    _lock_courses([course_id])
+    student_ids = list(
+        db.session.scalars(select(Enrollment.student_id).where(Enrollment.course_id == course_id))
+    )
     db.session.delete(course)
     db.session.commit()
+    for student_id in sorted(student_ids):
+        _audit("delete_course", student_id, [course_id], "removed")
+    ENROLLMENTS_REMOVED.inc(len(student_ids))

@@ -1,0 +1,112 @@
+"""Structured logs: one JSON object per line on stdout, a request id on every request.
+
+Each request is logged once when its response is ready (method, path, status,
+duration in ms). Every record written while a request is handled carries that
+request's id, taken from the ``X-Request-ID`` header when the caller sends a
+sane one and generated otherwise; the response echoes it back.
+"""
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request, request_started
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+HANDLER_NAME = "json-stdout"  # the handler gunicorn.conf.py installs has the same name
+LOG_FORMAT = "{levelname}{name}{process}{message}"
+RENAMED_FIELDS = {"levelname": "level", "name": "logger", "process": "pid"}
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+
+request_log = logging.getLogger("app.requests")
+
+
+class JsonLineFormatter(JsonFormatter):
+    """The format of every log line: time, level, logger, pid, message and the extras.
+
+    It takes (and ignores) the arguments of ``logging.Formatter``, so logging
+    configuration files can name it as a formatter class (migrations/alembic.ini).
+    """
+
+    def __init__(self, *_args, **_kwargs):
+        super().__init__(LOG_FORMAT, style="{", rename_fields=RENAMED_FIELDS, timestamp="time")
+
+
+class StdoutHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stdout`` is when a record is written."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        """The current standard output."""
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        """Ignore: the stream is always the current standard output."""
+
+
+def install_json_handler(level: str) -> None:
+    """Give the root logger the JSON stdout handler, once per process."""
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if any(handler.name == HANDLER_NAME for handler in root.handlers):
+        return
+    handler = StdoutHandler()
+    handler.name = HANDLER_NAME
+    handler.setFormatter(JsonLineFormatter())
+    root.addHandler(handler)
+
+
+def install_request_id_factory() -> None:
+    """Stamp the current request's id on every log record (once per process)."""
+    base_factory = logging.getLogRecordFactory()
+    if getattr(base_factory, "adds_request_id", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = base_factory(*args, **kwargs)
+        if has_request_context() and "request_id" in g:
+            record.request_id = g.request_id
+        return record
+
+    factory.adds_request_id = True
+    logging.setLogRecordFactory(factory)
+
+
+def start_request(_sender: Flask, **_extra) -> None:
+    """Note the start time and the request id before any other hook runs."""
+    g.request_started = time.perf_counter()
+    sent = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = sent if _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def finish_request(response: Response) -> Response:
+    """Echo the request id and log the request with its outcome."""
+    response.headers[REQUEST_ID_HEADER] = g.request_id
+    request_log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def register_logging(app: Flask) -> None:
+    """Log as JSON lines and give every request an id and one log line."""
+    install_json_handler(app.config["LOG_LEVEL"])
+    install_request_id_factory()
+    request_started.connect(start_request, app)
+    app.after_request(finish_request)

@@ -1,0 +1,100 @@
+"""gunicorn settings, read from the environment (README "Deploying" lists them).
+
+``gunicorn -c gunicorn.conf.py wsgi:app`` serves on http://127.0.0.1:8000 by
+default; the container image sets HOST=0.0.0.0. This file deliberately does
+not import the ``app`` package: the master stays free of application code, so
+each worker builds its own app (and its own database pool) after the fork.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# --- where and how many -----------------------------------------------------
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# Sync workers spend most of a request waiting on the database: 2 per core + 1.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)) + 1))
+# A worker silent for this long is killed; DB_STATEMENT_TIMEOUT_MS stays well below it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+# The heartbeat file on a disk-backed /tmp can stall a worker; /dev/shm is memory.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# No runtime control socket: nothing here uses it, and instances on one host would share its path.
+control_socket_disable = True
+
+# --- logs: JSON lines on stdout ----------------------------------------------
+# The app logs every request itself (app/logs.py: method, path, status,
+# duration_ms, request_id), so gunicorn's own access log stays off rather than
+# writing a second, id-less line per request. gunicorn's error log and every
+# other record go to stdout in the app's JSON format.
+loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+accesslog = None
+errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            # the same fields as app.logs.JsonLineFormatter
+            "fmt": "{levelname}{name}{process}{message}",
+            "style": "{",
+            "rename_fields": {"levelname": "level", "name": "logger", "process": "pid"},
+            "timestamp": "time",
+        }
+    },
+    # the app finds this handler by its name and does not add a second one
+    "handlers": {
+        "json-stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"level": loglevel.upper(), "handlers": ["json-stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        "alembic": {"level": "WARNING"},  # Flask-Migrate's import chatter in every worker
+    },
+}
+
+# --- Prometheus multiprocess mode ---------------------------------------------
+# Every worker writes its samples to files in this directory and /metrics adds
+# them up. It must be set before any worker imports prometheus_client.
+_default_metrics_dir = str(Path(tempfile.gettempdir()) / f"enrollment-metrics-{os.getpid()}")
+_own_metrics_dir = (
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _default_metrics_dir) == _default_metrics_dir
+)
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def on_starting(server):
+    """Start from empty metrics: files left by a previous run would be added in."""
+    for stale in METRICS_DIR.glob("*.db"):
+        stale.unlink()
+
+
+def post_fork(server, worker):
+    """Drop database connections inherited from the master (only with --preload)."""
+    flask_app = server.app.callable
+    if flask_app is not None:
+        from app.database import dispose_pool
+
+        dispose_pool(flask_app)
+
+
+def child_exit(server, worker):
+    """Let live-gauge samples of a dead worker go (counters and histograms stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this file created."""
+    if _own_metrics_dir:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

@@ -1,0 +1,95 @@
+"""Metrics: ``GET /metrics`` in Prometheus text format, per route template and status."""
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def scrape(client) -> dict[tuple, float]:
+    """Every sample of ``/metrics`` keyed by (name, sorted labels)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+    }
+
+
+def requests_counted(samples, method: str, route: str, status: str) -> float:
+    key = (
+        "flask_http_request_duration_seconds_count",
+        (("method", method), ("route", route), ("status", status)),
+    )
+    return samples.get(key, 0.0)
+
+
+def test_requests_are_counted_per_route_template_and_status(client, make_student):
+    before = scrape(client)
+    first, second = make_student(), make_student()
+
+    client.get(f"/students/{first}")
+    client.get(f"/students/{second}")
+    client.get("/students/999999")
+    after = scrape(client)
+
+    route = "/students/<id:student_id>"
+    assert (
+        requests_counted(after, "GET", route, "200") - requests_counted(before, "GET", route, "200")
+        == 2
+    )
+    assert (
+        requests_counted(after, "GET", route, "404") - requests_counted(before, "GET", route, "404")
+        == 1
+    )
+    assert not any(f"/students/{first}" in str(labels) for _name, labels in after)
+
+
+def test_latency_is_a_histogram_with_buckets(client):
+    client.get("/livez")
+    samples = scrape(client)
+
+    labels = (("le", "+Inf"), ("method", "GET"), ("route", "/livez"), ("status", "200"))
+    assert samples[("flask_http_request_duration_seconds_bucket", labels)] >= 1
+
+
+def test_unmatched_urls_share_one_label(client):
+    before = scrape(client)
+    client.get("/no/such/page/1")
+    client.get("/no/such/page/2")
+
+    after = scrape(client)
+
+    assert (
+        requests_counted(after, "GET", "<unmatched>", "404")
+        - requests_counted(before, "GET", "<unmatched>", "404")
+        == 2
+    )
+
+
+def test_enrollment_counters_follow_the_service_layer(
+    client, make_student, make_course, enroll_rows
+):
+    taken, student = make_student(), make_student()
+    full, first, second = make_course(capacity=1), make_course(), make_course()
+    enroll_rows(taken, full)
+    before = scrape(client)
+
+    client.post(f"/students/{student}/courses", json={"course_ids": [first, second]})
+    client.post(f"/students/{student}/courses", json={"course_ids": [first]})  # unchanged
+    client.post(f"/students/{student}/courses", json={"course_ids": [full]})  # refused
+    client.delete(f"/students/{student}/courses/{first}")
+    client.delete(f"/courses/{full}")
+    after = scrape(client)
+
+    def delta(name):
+        return after[(name, ())] - before[(name, ())]
+
+    assert delta("enrollments_created_total") == 2
+    assert delta("enrollments_refused_capacity_total") == 1
+    assert delta("enrollments_removed_total") == 2
+
+
+def test_metrics_and_health_stay_out_of_the_openapi_spec(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+
+    assert not {"/metrics", "/livez", "/readyz"} & set(paths)
