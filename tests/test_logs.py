@@ -6,7 +6,7 @@ import logging
 import pytest
 from conftest import make_app
 
-from app.database import dispose_pool
+from app.extensions import db
 from app.logs import HANDLER_NAME, JsonLineFormatter, install_json_handler
 from app.models import Enrollment
 
@@ -213,7 +213,8 @@ def test_an_unexpected_error_logs_its_traceback_once_and_answers_a_generic_500(d
 
     caplog.set_level(logging.INFO)
     response = app.test_client().get("/boom", headers={"X-Request-ID": "boom-1"})
-    dispose_pool(app)
+    with app.app_context():
+        db.engine.dispose()
 
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
