@@ -28,7 +28,7 @@ install-dev: $(VENV)/.installed-dev
 ## run: upgrade the database and serve on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/flask db upgrade
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) wsgi:app
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## test: the whole suite with coverage (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 test: install-dev
@@ -38,11 +38,12 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/pytest -m "not slow"
 
-## lint: ruff (lint and format check)
+## lint: ruff (lint and format check), hadolint (Dockerfile)
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --severity-level medium -r app config.py wsgi.py
+	$(BIN)/hadolint Dockerfile
 
 format: install-dev
 	$(BIN)/ruff check --fix .

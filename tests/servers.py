@@ -36,10 +36,17 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
 
 
 class GunicornServer:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` on 127.0.0.1:``port``."""
+    """``gunicorn -c gunicorn.conf.py wsgi:app`` (or ``command``) on 127.0.0.1:``port``."""
 
-    def __init__(self, tmp_path: Path, port: int, env: dict[str, str]):
+    def __init__(
+        self,
+        tmp_path: Path,
+        port: int,
+        env: dict[str, str],
+        command: tuple[str, ...] = (str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"),
+    ):
         self.port = port
+        self.command = command
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = tmp_path / f"gunicorn-{port}.log"
         metrics_dir = tmp_path / f"metrics-{port}"
@@ -59,7 +66,7 @@ class GunicornServer:
         """Start the server and wait until ``/livez`` answers."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"],
+                list(self.command),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
