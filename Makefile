@@ -38,7 +38,7 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/pytest -m "not slow"
 
-## lint: ruff (lint and format check), hadolint (Dockerfile)
+## lint: ruff (lint and format check), bandit, hadolint (Dockerfile)
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -78,7 +78,7 @@ def test_post_fork_drops_connections_inherited_from_the_master(monkeypatch, tmp_
         db.session.execute(db.select(1))
         db.session.remove()
         inherited = db.engine.pool
-    assert inherited.checkedin() == 1
+    assert inherited.checkedin() >= 1
 
     preloaded = SimpleNamespace(app=SimpleNamespace(callable=app))  # gunicorn's arbiter
     settings["post_fork"](preloaded, None)
