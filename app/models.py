@@ -90,11 +90,6 @@ class Student(db.Model):
         back_populates="student", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    @property
-    def enrollments_by_code(self) -> list[Enrollment]:
-        """The student's enrollments ordered by course code."""
-        return sorted(self.enrollments, key=lambda enrollment: enrollment.course.code)
-
 
 class Course(db.Model):
     """A course with an optional seat limit."""

@@ -1,16 +1,21 @@
-"""Read queries behind the views: one statement per list, nested data preloaded."""
+"""Read queries behind the views: a fixed number of statements each, nested data preloaded.
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload, undefer
+Student representations (the hottest reads) are built from plain rows rather
+than ORM objects: one joined statement for one student, one more statement
+for the courses of a whole page of students.
+"""
+
+from collections import defaultdict
+
+from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy.orm import undefer
 
 from app.errors import NotFoundError
 from app.extensions import db
 from app.models import Course, Enrollment, Student
 
-# Nested courses of students come in one extra statement, whatever the page size.
-STUDENTS_WITH_COURSES = selectinload(Student.enrollments).joinedload(Enrollment.course)
-# One student comes with its courses in a single joined statement (one round trip less).
-STUDENT_WITH_COURSES = joinedload(Student.enrollments).joinedload(Enrollment.course)
+STUDENT_COLUMNS = (Student.id, Student.name, Student.email, Student.created_at)
+COURSE_SUMMARY_COLUMNS = (Course.id, Course.code, Course.title, Enrollment.enrolled_at)
 
 
 def paginate(statement: Select, pagination_parameters) -> Select:
@@ -20,13 +25,56 @@ def paginate(statement: Select, pagination_parameters) -> Select:
     return statement.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
 
 
-def get_student(student_id: int, *, with_courses: bool = False) -> Student:
+def get_student(student_id: int) -> Student:
     """The student with this id, or a 404."""
-    options = [STUDENT_WITH_COURSES] if with_courses else []
-    student = db.session.get(Student, student_id, options=options)
+    student = db.session.get(Student, student_id)
     if student is None:
         raise NotFoundError(f"Student {student_id} does not exist.")
     return student
+
+
+def _student(row, courses: list[dict]) -> dict:
+    """The student representation from a row of STUDENT_COLUMNS."""
+    return {"id": row[0], "name": row[1], "email": row[2], "created_at": row[3], "courses": courses}
+
+
+def _course_summary(row) -> dict:
+    """A nested course from a row of COURSE_SUMMARY_COLUMNS."""
+    return {"id": row[0], "code": row[1], "title": row[2], "enrolled_at": row[3]}
+
+
+# The hottest statements are built once: building a select costs more than running it.
+STUDENT_DETAIL = (
+    select(*STUDENT_COLUMNS, *COURSE_SUMMARY_COLUMNS)
+    .outerjoin(Enrollment, Enrollment.student_id == Student.id)
+    .outerjoin(Course, Course.id == Enrollment.course_id)
+    .where(Student.id == bindparam("student_id"))
+    .order_by(Course.code)
+)
+STUDENT_COURSES = (
+    select(
+        Course.id,
+        Course.code,
+        Course.title,
+        Course.description,
+        Course.capacity,
+        Course.enrolled_count,
+        Course.created_at,
+        Enrollment.enrolled_at,
+    )
+    .join(Enrollment, Enrollment.course_id == Course.id)
+    .where(Enrollment.student_id == bindparam("student_id"))
+    .order_by(Course.code)
+)
+
+
+def student_detail(student_id: int) -> dict:
+    """One student with their courses ordered by code (one statement), or a 404."""
+    rows = db.session.execute(STUDENT_DETAIL, {"student_id": student_id}).all()
+    if not rows:
+        raise NotFoundError(f"Student {student_id} does not exist.")
+    courses = [_course_summary(row[4:]) for row in rows if row[4] is not None]
+    return _student(rows[0], courses)
 
 
 def get_course(course_id: int) -> Course:
@@ -37,9 +85,9 @@ def get_course(course_id: int) -> Course:
     return course
 
 
-def list_students(q: str | None, pagination_parameters) -> list[Student]:
-    """One page of students ordered by id, each with its courses."""
-    statement = select(Student).order_by(Student.id)
+def list_students(q: str | None, pagination_parameters) -> list[dict]:
+    """One page of students ordered by id, each with its courses (count, page, courses)."""
+    statement = select(*STUDENT_COLUMNS).order_by(Student.id)
     if q:
         statement = statement.where(
             or_(
@@ -47,8 +95,19 @@ def list_students(q: str | None, pagination_parameters) -> list[Student]:
                 Student.email.icontains(q, autoescape=True),
             )
         )
-    page = paginate(statement, pagination_parameters).options(STUDENTS_WITH_COURSES)
-    return list(db.session.scalars(page))
+    students = db.session.execute(paginate(statement, pagination_parameters)).all()
+    if not students:
+        return []
+    courses = defaultdict(list)
+    rows = db.session.execute(
+        select(Enrollment.student_id, *COURSE_SUMMARY_COLUMNS)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Enrollment.student_id.in_([student[0] for student in students]))
+        .order_by(Course.code)
+    )
+    for row in rows:
+        courses[row[0]].append(_course_summary(row[1:]))
+    return [_student(student, courses[student[0]]) for student in students]
 
 
 def list_courses(q: str | None, pagination_parameters) -> list[Course]:
@@ -66,24 +125,14 @@ def list_courses(q: str | None, pagination_parameters) -> list[Course]:
 
 
 def student_courses(student_id: int) -> list:
-    """The courses of one student (course fields plus ``enrolled_at``), by code."""
-    get_student(student_id)
-    statement = (
-        select(
-            Course.id,
-            Course.code,
-            Course.title,
-            Course.description,
-            Course.capacity,
-            Course.enrolled_count,
-            Course.created_at,
-            Enrollment.enrolled_at,
-        )
-        .join(Enrollment, Enrollment.course_id == Course.id)
-        .where(Enrollment.student_id == student_id)
-        .order_by(Course.code)
-    )
-    return list(db.session.execute(statement))
+    """The courses of one student (course fields plus ``enrolled_at``), by code.
+
+    The student's existence is only looked up when they have no courses.
+    """
+    rows = db.session.execute(STUDENT_COURSES, {"student_id": student_id}).all()
+    if not rows:
+        get_student(student_id)
+    return rows
 
 
 def course_roster(course_id: int, pagination_parameters) -> list:

@@ -108,11 +108,11 @@ class StudentQuerySchema(ma.Schema):
 
 
 class EnrolledCourseSummarySchema(ma.Schema):
-    """A course as nested in a student: dumped from an enrollment."""
+    """A course as nested in a student."""
 
-    id = fields.Integer(attribute="course.id", dump_only=True)
-    code = fields.String(attribute="course.code", dump_only=True)
-    title = fields.String(attribute="course.title", dump_only=True)
+    id = fields.Integer(dump_only=True)
+    code = fields.String(dump_only=True)
+    title = fields.String(dump_only=True)
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
@@ -125,7 +125,6 @@ class StudentSchema(ma.Schema):
     created_at = fields.AwareDateTime(dump_only=True)
     courses = fields.List(
         fields.Nested(EnrolledCourseSummarySchema),
-        attribute="enrollments_by_code",
         dump_only=True,
         metadata={"description": "The student's courses, ordered by code"},
     )

@@ -52,9 +52,7 @@ class Students(MethodView):
         student = Student(**data)
         db.session.add(student)
         commit_or_conflict(f"A student with email {data['email']} already exists.")
-        return queries.get_student(student.id, with_courses=True), {
-            "Location": student_url(student)
-        }
+        return queries.student_detail(student.id), {"Location": student_url(student)}
 
 
 @blp.route("/students/<id:student_id>")
@@ -65,7 +63,7 @@ class StudentById(MethodView):
     @error_responses(blp, 404)
     def get(self, student_id):
         """Get a student with their courses"""
-        return queries.get_student(student_id, with_courses=True)
+        return queries.student_detail(student_id)
 
     @blp.arguments(StudentUpdateSchema)
     @blp.response(200, StudentSchema)
@@ -76,7 +74,7 @@ class StudentById(MethodView):
         for field, value in data.items():
             setattr(student, field, value)
         commit_or_conflict(f"A student with email {data.get('email')} already exists.")
-        return queries.get_student(student_id, with_courses=True)
+        return queries.student_detail(student_id)
 
     @blp.response(204)
     @error_responses(blp, 404)
@@ -102,7 +100,7 @@ class StudentCourses(MethodView):
     def post(self, data, student_id):
         """Enroll a student in courses (all or nothing, idempotent)"""
         created = enrollment.enroll(student_id, data["course_ids"])
-        return queries.get_student(student_id, with_courses=True), 201 if created else 200
+        return queries.student_detail(student_id), 201 if created else 200
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")
