@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -161,34 +162,34 @@ class Service:
     def __init__(self, args, database_url: str, port: int, log_dir: Path):
         self.port = port
         self.log = log_dir / f"gunicorn-{port}.log"
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            # An explicit config: the benchmark's settings are all on this line.
-            "--config",
-            str(ROOT / "bench" / "gunicorn_bench.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            args.worker_class,
-            "--threads",
-            str(args.threads),
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-            "--error-logfile",
-            str(self.log),
-            "wsgi:app",
-        ]
+        # The production settings (gunicorn.conf.py), with only what the command line overrides.
+        command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"]
+        for flag, value in (
+            ("--workers", args.workers),
+            ("--worker-class", args.worker_class),
+            ("--threads", args.threads),
+        ):
+            if value is not None:
+                command += [flag, str(value)]
+        command += ["--backlog", "2048", "wsgi:app"]
         env = {
             **os.environ,
             "APP_ENV": "production",
             "SECRET_KEY": "bench-only-secret",
             "DATABASE_URL": database_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{port}"),
         }
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.base_url = f"http://127.0.0.1:{port}"
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -203,6 +204,13 @@ class Service:
             except OSError:  # refused while starting, or a first answer slower than the timeout
                 time.sleep(0.2)
         raise SystemExit(f"gunicorn did not answer within {timeout} s; see {self.log}")
+
+    def settings(self) -> str:
+        """The worker settings gunicorn reports in its log (e.g. "5 x sync")."""
+        text = self.log.read_text(errors="replace")
+        worker = re.search(r"Using worker: (\w+)", text)
+        booted = len(re.findall(r"Booting worker with pid", text))
+        return f"{booted} x {worker.group(1) if worker else '?'}"
 
     def stop(self) -> None:
         """Stop gunicorn and its workers."""
@@ -315,9 +323,11 @@ def parse_args(argv=None):
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per instance")
-    parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
+    parser.add_argument("--worker-class", help="gunicorn worker class (default: gunicorn.conf.py)")
+    parser.add_argument(
+        "--threads", type=int, help="threads per worker (default: gunicorn.conf.py)"
+    )
     parser.add_argument("--instances", type=int, default=1, help="gunicorns sharing the database")
     parser.add_argument("--port", type=int, default=8300, help="first port (one per instance)")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
@@ -358,9 +368,10 @@ def main(argv=None) -> int:
             for service in services:
                 service.wait_ready()
             ceiling = ceiling_path(services[0])
+            settings = services[0].settings()
             machine = machine_info(target.url)
             print(
-                f"Serving with gunicorn: {args.instances} x {args.workers} {args.worker_class} "
+                f"Serving with gunicorn: {args.instances} instance(s) of {settings} "
                 f"workers; load from {args.tool}, {args.connections} connections, "
                 f"{args.duration:g} s per scenario",
                 flush=True,
@@ -390,9 +401,8 @@ def main(argv=None) -> int:
         "data": data.as_dict(),
         "server": {
             "instances": args.instances,
-            "workers": args.workers,
-            "worker_class": args.worker_class,
-            "threads": args.threads,
+            "workers": settings,
+            "threads": args.threads or int(os.environ.get("GUNICORN_THREADS", "1")),
             "ceiling_path": ceiling,
         },
         "load": {
