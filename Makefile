@@ -9,6 +9,7 @@ PORT ?= 8000
 export FLASK_APP := wsgi
 
 .PHONY: run test test-fast lint format openapi migrate seed clean install install-dev
+.PHONY: audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +61,8 @@ seed: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
+
+## audit: known vulnerabilities in the pinned runtime requirements (pip-audit, PyPI service)
+AUDIT_FLAGS ?=
+audit: install-dev
+	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off $(AUDIT_FLAGS)

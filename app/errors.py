@@ -150,6 +150,18 @@ class ProblemApi(Api):
     def _register_error_handlers(self):
         """Leave error handling to :func:`register_error_handlers`."""
 
+    def _register_pagination_header(self):
+        """Document X-Pagination as what it is on the wire: a JSON-encoded string."""
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata as a JSON object: total, total_pages, "
+                "first_page, last_page, page, previous_page, next_page",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+
     def _register_responses(self):
         """Document every error status with the problem+json schema."""
         for status in HTTPStatus:

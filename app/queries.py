@@ -15,7 +15,10 @@ def paginate(statement: Select, pagination_parameters) -> Select:
     """Count the rows ``statement`` selects, record it, and limit it to one page."""
     count = select(func.count()).select_from(statement.order_by(None).subquery())
     pagination_parameters.item_count = db.session.scalar(count)
-    return statement.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
+    # Any page past the last is empty; capping keeps huge page numbers inside
+    # PostgreSQL's bigint OFFSET instead of failing with a 500.
+    offset = min(pagination_parameters.first_item, pagination_parameters.item_count)
+    return statement.limit(pagination_parameters.page_size).offset(offset)
 
 
 def get_student(student_id: int, *, with_courses: bool = False) -> Student:
