@@ -17,6 +17,8 @@ from app.extensions import db
 from app.models import Course, Enrollment, Student
 from app.queries import get_student
 
+PAIR_ATTEMPTS = 3
+
 
 def _lock_courses(course_ids: list[int]) -> list:
     """Lock the given courses in id order (a fixed order cannot deadlock)."""
@@ -87,7 +89,7 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
     return {course.id for course in new}
 
 
-def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bool:
+def _enroll_one(student_id: int, course_id: int, *, student_in_body: bool) -> bool:
     """Enroll one student in one course; return whether it was created.
 
     An unknown student named in the body is a 422, one named in the path a 404;
@@ -106,6 +108,22 @@ def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bo
             error.detail, errors={"json": {"course_id": [f"Unknown course id: {course_id}."]}}
         ) from error
     return bool(created)
+
+
+def enroll_pair(
+    student_id: int, course_id: int, *, student_in_body: bool
+) -> tuple[Enrollment, bool]:
+    """Enroll one student in one course; return the enrollment and whether it was created.
+
+    A concurrent unenroll can remove an existing enrollment between the check
+    and the read-back; the request then simply enrolls again.
+    """
+    for _attempt in range(PAIR_ATTEMPTS):
+        created = _enroll_one(student_id, course_id, student_in_body=student_in_body)
+        row = db.session.get(Enrollment, (student_id, course_id))
+        if row is not None:
+            return row, created
+    raise ConflictError(f"Enrollment of student {student_id} in course {course_id} kept changing.")
 
 
 def unenroll(student_id: int, course_id: int) -> None:

@@ -98,8 +98,3 @@ def course_roster(course_id: int, pagination_parameters) -> list:
         .order_by(Student.name, Student.id)
     )
     return list(db.session.execute(paginate(statement, pagination_parameters)))
-
-
-def get_enrollment(student_id: int, course_id: int) -> Enrollment:
-    """One enrollment row (it is known to exist)."""
-    return db.session.get_one(Enrollment, (student_id, course_id))

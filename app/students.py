@@ -125,8 +125,8 @@ class StudentEnroll(MethodView):
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in one course"""
-        created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
-        return queries.get_enrollment(student_id, data["course_id"]), 201 if created else 200
+        row, created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
+        return row, 201 if created else 200
 
 
 @blp.route("/enroll")
@@ -140,5 +140,5 @@ class Enroll(MethodView):
     def post(self, data):
         """Enroll a student in one course"""
         student_id, course_id = data["student_id"], data["course_id"]
-        created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
-        return queries.get_enrollment(student_id, course_id), 201 if created else 200
+        row, created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
+        return row, 201 if created else 200
