@@ -9,6 +9,7 @@ PORT ?= 8000
 export FLASK_APP := wsgi
 
 .PHONY: run test test-fast lint format openapi migrate seed clean install install-dev
+.PHONY: audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,3 +75,8 @@ $(VENV)/.installed-bench: requirements.txt bench/requirements.txt | $(BIN)/pytho
 ## bench: load benchmark under gunicorn + wrk (SQLite; BENCH_DATABASE_URL for PostgreSQL)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## audit: known vulnerabilities in the pinned runtime requirements (pip-audit, PyPI service)
+AUDIT_FLAGS ?=
+audit: install-dev
+	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off $(AUDIT_FLAGS)

@@ -21,6 +21,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
+# gunicorn answers over-long request lines itself, in HTML; its largest limit lets every
+# URL the API accepts (and most it refuses) reach the app and its problem+json errors.
+limit_request_line = 8190
 # The heartbeat file on a disk-backed /tmp can stall a worker; /dev/shm is memory.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # No runtime control socket: nothing here uses it, and instances on one host would share its path.

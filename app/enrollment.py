@@ -13,6 +13,8 @@ the Prometheus counters of :mod:`app.metrics`.
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -73,12 +75,22 @@ def _seats_taken(course_ids: list[int]) -> dict[int, int]:
     return dict(db.session.execute(statement).all())
 
 
-def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
-    """Enroll a student in courses, all or nothing; return the course ids newly enrolled.
+@dataclass(frozen=True)
+class Enrolled:
+    """What an enrollment request left: the new course ids, and when each pair was made."""
+
+    created: set[int]
+    enrolled_at: dict[int, datetime]
+
+
+def enroll(student_id: int, course_ids: Iterable[int]) -> Enrolled:
+    """Enroll a student in courses, all or nothing.
 
     Raises NotFoundError for an unknown student, UnprocessableError naming
     unknown courses, ConflictError naming courses without a free seat. Courses
-    the student already has are left as they are.
+    the student already has are left as they are. The enrollment times are
+    read inside the same locked transaction, so they describe exactly what
+    this request found or made.
     """
     wanted = sorted(set(course_ids))
     try:
@@ -95,18 +107,18 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
             f"Unknown course ids: {listed}.",
             errors={"json": {"course_ids": [f"Unknown course ids: {listed}."]}},
         )
-    already = set(
-        db.session.scalars(
-            select(Enrollment.course_id).where(
+    already = dict(
+        db.session.execute(
+            select(Enrollment.course_id, Enrollment.enrolled_at).where(
                 Enrollment.student_id == student_id, Enrollment.course_id.in_(wanted)
             )
-        )
+        ).all()
     )
     new = [course for course in courses if course.id not in already]
     if not new:
         db.session.rollback()
         _audit("enroll", student_id, wanted, "unchanged")
-        return set()
+        return Enrolled(created=set(), enrolled_at=already)
     taken = _seats_taken([course.id for course in new if course.capacity is not None])
     full = [c for c in new if c.capacity is not None and taken.get(c.id, 0) >= c.capacity]
     if full:
@@ -115,10 +127,10 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
         ENROLLMENTS_REFUSED_CAPACITY.inc()
         raise ConflictError(f"No seats left in: {names}. Nothing was enrolled.")
     try:
-        db.session.execute(
-            insert(Enrollment),
+        inserted = db.session.execute(
+            insert(Enrollment).returning(Enrollment.course_id, Enrollment.enrolled_at),
             [{"student_id": student_id, "course_id": course.id} for course in new],
-        )
+        ).all()
         db.session.commit()
     except IntegrityError as error:
         # The student was deleted between the lookup and the insert.
@@ -128,17 +140,17 @@ def enroll(student_id: int, course_ids: Iterable[int]) -> set[int]:
     created = {course.id for course in new}
     _audit("enroll", student_id, created, "created")
     ENROLLMENTS_CREATED.inc(len(created))
-    return created
+    return Enrolled(created=created, enrolled_at={**already, **dict(inserted)})
 
 
-def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bool:
-    """Enroll one student in one course; return whether it was created.
+def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> tuple[dict, bool]:
+    """Enroll one student in one course; return the enrollment and whether it was created.
 
     An unknown student named in the body is a 422, one named in the path a 404;
     an unknown course is always named in the body.
     """
     try:
-        created = enroll(student_id, [course_id])
+        result = enroll(student_id, [course_id])
     except NotFoundError as error:
         if not student_in_body:
             raise
@@ -149,7 +161,12 @@ def enroll_pair(student_id: int, course_id: int, *, student_in_body: bool) -> bo
         raise UnprocessableError(
             error.detail, errors={"json": {"course_id": [f"Unknown course id: {course_id}."]}}
         ) from error
-    return bool(created)
+    enrollment = {
+        "student_id": student_id,
+        "course_id": course_id,
+        "enrolled_at": result.enrolled_at[course_id],
+    }
+    return enrollment, bool(result.created)
 
 
 def unenroll(student_id: int, course_id: int) -> None:

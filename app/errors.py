@@ -9,12 +9,12 @@ import logging
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, json
+from flask import Flask, current_app, json
 from flask import Response as FlaskResponse
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 PROBLEM_MIMETYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -103,6 +103,10 @@ def handle_http_exception(error: HTTPException) -> FlaskResponse:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if errors:
         detail = data.get("message") or _validation_detail(errors)
+    elif isinstance(error, RequestEntityTooLarge):
+        # werkzeug's default text ("exceeds the capacity limit") does not say which limit.
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        detail = f"The request body is too large: the limit is {limit} bytes."
     else:
         detail = data.get("message") or error.description
     return problem_response(error.code, detail, errors=errors, headers=headers)
@@ -145,6 +149,18 @@ class ProblemApi(Api):
 
     def _register_error_handlers(self):
         """Leave error handling to :func:`register_error_handlers`."""
+
+    def _register_pagination_header(self):
+        """Document X-Pagination as what it is on the wire: a JSON-encoded string."""
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata as a JSON object: total, total_pages, "
+                "first_page, last_page, page, previous_page, next_page",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
 
     def _register_responses(self):
         """Document every error status with the problem+json schema."""

@@ -22,7 +22,10 @@ def paginate(statement: Select, pagination_parameters) -> Select:
     """Count the rows ``statement`` selects, record it, and limit it to one page."""
     count = select(func.count()).select_from(statement.order_by(None).subquery())
     pagination_parameters.item_count = db.session.scalar(count)
-    return statement.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
+    # Any page past the last is empty; capping keeps huge page numbers inside
+    # PostgreSQL's bigint OFFSET instead of failing with a 500.
+    offset = min(pagination_parameters.first_item, pagination_parameters.item_count)
+    return statement.limit(pagination_parameters.page_size).offset(offset)
 
 
 def get_student(student_id: int) -> Student:
@@ -146,8 +149,3 @@ def course_roster(course_id: int, pagination_parameters) -> list:
         .order_by(Student.name, Student.id)
     )
     return list(db.session.execute(paginate(statement, pagination_parameters)))
-
-
-def get_enrollment(student_id: int, course_id: int) -> Enrollment:
-    """One enrollment row (it is known to exist)."""
-    return db.session.get_one(Enrollment, (student_id, course_id))

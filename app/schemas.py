@@ -18,6 +18,8 @@ from app.models import (
 
 MAX_COURSE_IDS = 100
 QUERY_MAX = 254
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 class CleanString(fields.String):
@@ -27,14 +29,23 @@ class CleanString(fields.String):
         "nul": "Must not contain NUL characters.",
         "encoding": "Must be valid Unicode text.",
         "blank": "Must not be blank.",
+        "too_long": "Longer than maximum length {max_length}.",
     }
 
     def __init__(self, *, min_length: int = 1, max_length: int, **kwargs):
+        # The documented pattern says what the checks below enforce: no NUL, and
+        # (when required) one character that is not whitespace.
+        pattern = NOT_BLANK_PATTERN if min_length else NO_NUL_PATTERN
+        kwargs["metadata"] = {"pattern": pattern, **kwargs.get("metadata", {})}
         super().__init__(validate=validate.Length(min=min_length, max=max_length), **kwargs)
         self.min_length = min_length
+        self.max_length = max_length
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
+        # The limit applies to the text as sent, as the spec's maxLength says.
+        if len(text) > self.max_length:
+            raise self.make_error("too_long", max_length=self.max_length)
         if "\x00" in text:
             raise self.make_error("nul")
         try:

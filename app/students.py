@@ -99,8 +99,8 @@ class StudentCourses(MethodView):
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in courses (all or nothing, idempotent)"""
-        created = enrollment.enroll(student_id, data["course_ids"])
-        return queries.student_detail(student_id), 201 if created else 200
+        result = enrollment.enroll(student_id, data["course_ids"])
+        return queries.student_detail(student_id), 201 if result.created else 200
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")
@@ -124,8 +124,8 @@ class StudentEnroll(MethodView):
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in one course"""
-        created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
-        return queries.get_enrollment(student_id, data["course_id"]), 201 if created else 200
+        row, created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
+        return row, 201 if created else 200
 
 
 @blp.route("/enroll")
@@ -139,5 +139,5 @@ class Enroll(MethodView):
     def post(self, data):
         """Enroll a student in one course"""
         student_id, course_id = data["student_id"], data["course_id"]
-        created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
-        return queries.get_enrollment(student_id, course_id), 201 if created else 200
+        row, created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
+        return row, 201 if created else 200

@@ -213,3 +213,16 @@ def count_queries(app):
             event.remove(engine, "before_cursor_execute", record)
 
     return counting
+
+
+# --- reliability figures ------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the reliability tests did (requests sent, races run, inputs tried)."""
+    from tests.servers import Figures
+
+    if Figures.counts:
+        terminalreporter.section("reliability figures")
+        for name, count in sorted(Figures.counts.items()):
+            terminalreporter.write_line(f"{name}: {count}")

@@ -79,7 +79,7 @@ def test_a_statement_past_the_timeout_is_a_503_in_process(database, caplog):
 @pytest.mark.slow
 def test_a_slow_statement_under_gunicorn_is_a_503_not_a_killed_worker(tmp_path, database):
     env = {"DATABASE_URL": database, "DB_STATEMENT_TIMEOUT_MS": "500", "GUNICORN_TIMEOUT": "3"}
-    with GunicornServer(tmp_path, 8120, env) as server:
+    with GunicornServer(tmp_path, port=8120, env=env) as server:
         student = json.loads(
             server.request("POST", "/students", {"name": "A", "email": "a@x.edu"})[2]
         )
@@ -103,7 +103,7 @@ def test_while_postgresql_is_down_only_503s_and_the_service_recovers_by_itself(t
     with PrivateCluster() as cluster:
         url = cluster.create_database("outage")
         migrate(url)
-        with GunicornServer(tmp_path, 8130, {"DATABASE_URL": url}) as server:
+        with GunicornServer(tmp_path, port=8130, env={"DATABASE_URL": url}) as server:
             created = server.request("POST", "/students", {"name": "Ada", "email": "a@x.edu"})
             assert created[0] == 201
             student = json.loads(created[2])["id"]
