@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from tests.conftest import make_app
+from tests.servers import flask_cli
 
 
 @pytest.fixture
@@ -113,3 +114,16 @@ def test_upgraded_database_enforces_the_composite_key_and_cascades(migration_app
 
     assert scalar("SELECT count(*) FROM student_courses") == 0
     assert scalar("SELECT count(*) FROM courses") == 2
+
+
+@pytest.mark.slow
+def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
+    url = databases.new("cli")
+
+    upgraded = flask_cli(url, "db", "upgrade")
+    current = flask_cli(url, "db", "current")
+    checked = flask_cli(url, "db", "check")
+
+    assert "Running upgrade 0001 -> 0002" in upgraded.stdout + upgraded.stderr
+    assert "0002 (head)" in current.stdout
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
