@@ -9,6 +9,7 @@ from app.database import register_database
 from app.docs import register_docs
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
+from app.links import register_links
 from app.logs import register_logging
 from app.metrics import register_metrics
 from app.routing import register_routing
@@ -25,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_security(app)  # before the blueprints: its spec plugin documents them
+    register_links(app)  # before the blueprints too: its spec plugin links their responses
     register_blueprints(app)
     register_cors(app)
     register_docs(app)

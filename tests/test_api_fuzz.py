@@ -11,8 +11,11 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis import GenerationMode
+from sqlalchemy import create_engine, text
 
+from app.extensions import db
 from tests.servers import Figures, GunicornServer, migrate_database
 
 pytestmark = pytest.mark.slow
@@ -28,6 +31,26 @@ FUZZ_SETTINGS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
+
+# Stateful runs: scenarios of up to STATEFUL_STEPS calls chained through the spec's links.
+STATEFUL_SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "80"))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "15"))
+STATEFUL_SETTINGS = settings(
+    max_examples=STATEFUL_SCENARIOS,
+    stateful_step_count=STATEFUL_STEPS,
+    phases=[Phase.generate],
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+TABLES = ("student_courses", "courses", "students")
+ENROLLING = {
+    "POST /students/{student_id}/courses",
+    "POST /students/{student_id}/enroll",
+    "POST /enroll",
+}
+UNENROLLING = "DELETE /students/{student_id}/courses/{course_id}"
 
 in_process = schemathesis.pytest.from_fixture("wsgi_schema")
 over_http = schemathesis.pytest.from_fixture("gunicorn_schema")
@@ -63,6 +86,62 @@ def gunicorn_schema(gunicorn_server):
     return schemathesis.openapi.from_url(f"{gunicorn_server.url}/openapi.json")
 
 
+def empty_tables(connection) -> None:
+    """Delete every row, so that each scenario starts from the same state."""
+    for table in TABLES:
+        connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
+
+
+def stateful_workflow(schema, reset, figure: str):
+    """The state machine schemathesis builds from the spec's links, authorized for writes.
+
+    Links carry one id from a response into the next request. An enrollment needs
+    two (a student and a course), so each scenario starts with one student and one
+    course created through the API, and a valid enrollment request made through a
+    link gets the other half of the pair from them: created student -> enroll in
+    the seeded course; created course -> enroll the seeded student.
+    """
+    schema.config.update(headers=AUTH)
+    # Only the declared links: schemathesis's own guesses pair unrelated ids.
+    schema.config.phases.stateful.inference.algorithms = []
+
+    def create(path: str, body: dict) -> int:
+        response = schema[path]["POST"].Case(body=body).call(headers=AUTH)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    class Workflow(schema.as_state_machine()):
+        def setup(self):
+            """Start each scenario on empty tables with one seeded student and course."""
+            reset()
+            self.student_id = create("/students", {"name": "Seed", "email": "seed@example.edu"})
+            self.course_id = create("/courses", {"code": "SEED1", "title": "Seed"})
+
+        def before_call(self, case):
+            """Fill the half of a valid enrollment that no link can carry."""
+            mode = case.meta.generation.mode if case.meta is not None else None
+            if mode != GenerationMode.POSITIVE or not isinstance(case.body, dict):
+                return
+            label = case.operation.label
+            if label == "POST /students/{student_id}/courses":
+                case.body["course_ids"] = [self.course_id]
+            elif label == "POST /students/{student_id}/enroll":
+                case.body["course_id"] = self.course_id
+            elif label == "POST /enroll":
+                case.body["student_id"] = self.student_id
+
+        def after_call(self, response, case):
+            """Count every request, and the enrollments made and undone."""
+            super().after_call(response, case)
+            Figures.add(figure)
+            if case.operation.label in ENROLLING and response.status_code == 201:
+                Figures.add(f"{figure}: enrollments created")
+            if case.operation.label == UNENROLLING and response.status_code == 204:
+                Figures.add(f"{figure}: enrollments removed")
+
+    return Workflow
+
+
 @in_process.parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_in_process_conforms(case):
@@ -75,3 +154,33 @@ def test_every_operation_in_process_conforms(case):
 def test_every_operation_over_http_conforms(case):
     Figures.add("fuzzing requests (gunicorn)")
     case.call_and_validate(headers=AUTH)
+
+
+def test_linked_workflows_in_process_conform(app, monkeypatch):
+    monkeypatch.setitem(app.config, "API_TOKENS", [TOKEN])
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+
+    def reset():
+        with app.app_context():
+            empty_tables(db.session)
+            db.session.commit()
+            db.session.remove()
+
+    stateful_workflow(schema, reset, "stateful requests (in process)").run(
+        settings=STATEFUL_SETTINGS
+    )
+
+
+def test_linked_workflows_over_http_conform(gunicorn_server, gunicorn_schema):
+    engine = create_engine(gunicorn_server.env["DATABASE_URL"])
+
+    def reset():
+        with engine.begin() as connection:
+            empty_tables(connection)
+
+    try:
+        stateful_workflow(gunicorn_schema, reset, "stateful requests (gunicorn)").run(
+            settings=STATEFUL_SETTINGS
+        )
+    finally:
+        engine.dispose()

@@ -1,0 +1,155 @@
+"""OpenAPI links: how the answer of one operation feeds the next one.
+
+A client (or a stateful fuzzer) reads here that the id in the body of
+``POST /students`` is the ``student_id`` of ``GET /students/{student_id}``,
+that an enrollment names the pair to unenroll, and so on. The whole table is
+below; ``LinksPlugin`` copies it onto the success responses of the spec.
+"""
+
+from apispec import BasePlugin
+from flask import Flask
+
+from app.extensions import api
+
+ID = "$response.body#/id"
+PATH_STUDENT = "$request.path.student_id"
+PATH_COURSE = "$request.path.course_id"
+FIRST_COURSE = "$response.body#/courses/0/id"
+
+
+def link(path: str, method: str, description: str, body: dict | None = None, **parameters) -> dict:
+    """A link to the operation ``method path``, filling ``parameters`` (and the body)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    definition = {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "description": description,
+        "parameters": parameters,
+    }
+    if body is not None:
+        definition["requestBody"] = body
+    return definition
+
+
+def student_links(student_id: str) -> dict:
+    """Everything that can be done with a student whose id is ``student_id``."""
+    return {
+        "GetStudent": link(
+            "/students/{student_id}", "get", "Read the student", student_id=student_id
+        ),
+        "UpdateStudent": link(
+            "/students/{student_id}", "patch", "Rename the student", student_id=student_id
+        ),
+        "DeleteStudent": link(
+            "/students/{student_id}", "delete", "Delete the student", student_id=student_id
+        ),
+        "ListStudentCourses": link(
+            "/students/{student_id}/courses",
+            "get",
+            "List the student's courses",
+            student_id=student_id,
+        ),
+        "EnrollStudent": link(
+            "/students/{student_id}/courses",
+            "post",
+            "Enroll the student in courses",
+            student_id=student_id,
+        ),
+    }
+
+
+def course_links(course_id: str) -> dict:
+    """Everything that can be done with a course whose id is ``course_id``."""
+    return {
+        "GetCourse": link("/courses/{course_id}", "get", "Read the course", course_id=course_id),
+        "UpdateCourse": link(
+            "/courses/{course_id}", "patch", "Change the course", course_id=course_id
+        ),
+        "DeleteCourse": link(
+            "/courses/{course_id}", "delete", "Delete the course", course_id=course_id
+        ),
+        "ListCourseStudents": link(
+            "/courses/{course_id}/students",
+            "get",
+            "List the students in the course",
+            course_id=course_id,
+        ),
+        "EnrollInCourse": link(
+            "/enroll", "post", "Enroll a student in the course", body={"course_id": course_id}
+        ),
+    }
+
+
+def enrollment_links(student_id: str, course_id: str) -> dict:
+    """Read back, and undo, the enrollment of ``student_id`` in ``course_id``."""
+    return {
+        "Unenroll": link(
+            "/students/{student_id}/courses/{course_id}",
+            "delete",
+            "Unenroll the student from the course",
+            student_id=student_id,
+            course_id=course_id,
+        ),
+        "GetEnrolledStudent": link(
+            "/students/{student_id}", "get", "Read the student back", student_id=student_id
+        ),
+        "ListEnrolledCourses": link(
+            "/students/{student_id}/courses",
+            "get",
+            "List the student's courses",
+            student_id=student_id,
+        ),
+        "ListRoster": link(
+            "/courses/{course_id}/students",
+            "get",
+            "List the students in the course",
+            course_id=course_id,
+        ),
+    }
+
+
+# (path, method, status) of a success response -> the links it carries.
+LINKS: dict[tuple[str, str, str], dict] = {
+    ("/students", "post", "201"): student_links(ID),
+    ("/students/{student_id}", "patch", "200"): student_links(PATH_STUDENT),
+    ("/courses", "post", "201"): course_links(ID),
+    ("/courses/{course_id}", "patch", "200"): course_links(PATH_COURSE),
+    **{
+        ("/students/{student_id}/courses", "post", status): enrollment_links(
+            PATH_STUDENT, FIRST_COURSE
+        )
+        for status in ("200", "201")
+    },
+    **{
+        (path, "post", status): enrollment_links(
+            "$response.body#/student_id", "$response.body#/course_id"
+        )
+        for path in ("/students/{student_id}/enroll", "/enroll")
+        for status in ("200", "201")
+    },
+    ("/courses/{course_id}/students", "get", "200"): {
+        "UnenrollFirst": link(
+            "/students/{student_id}/courses/{course_id}",
+            "delete",
+            "Unenroll the first student listed",
+            student_id="$response.body#/0/id",
+            course_id=PATH_COURSE,
+        ),
+    },
+}
+
+
+class LinksPlugin(BasePlugin):
+    """Put the links of ``LINKS`` on the responses they belong to."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        """Add each operation's links to its documented success responses."""
+        for method, operation in (operations or {}).items():
+            for status, response in operation.get("responses", {}).items():
+                links = LINKS.get((path, method, str(status)))
+                if links and isinstance(response, dict):
+                    response.setdefault("links", {}).update(links)
+
+
+def register_links(app: Flask) -> None:
+    """Install the links plugin; call before the blueprints are registered."""
+    api.spec.plugins.append(LinksPlugin())
