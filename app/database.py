@@ -1,12 +1,16 @@
 """Engine set-up and transaction helpers shared by the views and the service layer."""
 
+import logging
+
 from flask import Flask, current_app, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from app.errors import ConflictError
 from app.extensions import db
+
+logger = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -78,6 +82,24 @@ def read_without_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+def release_session(_error: BaseException | None = None) -> None:
+    """End the request's session; a connection the server already dropped is discarded.
+
+    Flask-SQLAlchemy's own teardown rolls back whatever is still open. When the
+    database has just gone away (a restart or fast shutdown terminates every
+    session), that ROLLBACK fails, and an exception raised in a teardown escapes
+    Flask's error handlers: the client would get gunicorn's HTML 500 instead of
+    the answer the view already produced. The server has aborted the
+    transaction anyway, so the connection is invalidated instead. Registered
+    after Flask-SQLAlchemy, so it runs first.
+    """
+    try:
+        db.session.close()
+    except (OperationalError, InterfaceError) as error:
+        logger.warning("database connection lost after the response: %s", type(error.orig).__name__)
+        db.session().invalidate()
+
+
 def register_database(app: Flask) -> None:
     """Bind the SQLAlchemy engine's per-backend settings to the app."""
     with app.app_context():
@@ -90,6 +112,7 @@ def register_database(app: Flask) -> None:
                 current_app.config["DB_CONNECT_TIMEOUT_SECONDS"],
             )
     app.before_request(begin_write_transaction)
+    app.teardown_appcontext(release_session)
 
 
 def commit_or_conflict(detail: str) -> None:

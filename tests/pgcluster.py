@@ -3,9 +3,11 @@
 The shared server on port 5432 must never be stopped, so a test that needs a
 database outage runs its own cluster: ``initdb`` into a temporary directory as
 the ``postgres`` user, a server on a port of its own, ``pg_ctl stop`` and
-``pg_ctl start`` at will. Usage::
+``pg_ctl start`` at will. The port is an argument; its default is
+``TEST_PRIVATE_PG_PORT`` (55432 when unset), so concurrent test runs on one
+machine can each use a port of their own. Usage::
 
-    with PrivateCluster(port=55432) as cluster:
+    with PrivateCluster() as cluster:  # or PrivateCluster(port=55500)
         url = cluster.create_database("outage")
         cluster.stop()
         cluster.start()
@@ -24,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-DEFAULT_PORT = 55432
+DEFAULT_PORT = int(os.environ.get("TEST_PRIVATE_PG_PORT", "55432"))
 SERVER_USER = "postgres"
 
 
@@ -41,8 +43,8 @@ def available() -> str | None:
 class PrivateCluster:
     """One throw-away PostgreSQL cluster listening on 127.0.0.1:``port``."""
 
-    def __init__(self, port: int = DEFAULT_PORT):
-        self.port = port
+    def __init__(self, port: int | None = None):
+        self.port = port or DEFAULT_PORT
         self.root = Path(tempfile.mkdtemp(prefix="enrollment-pg-"))
         self.data_dir = self.root / "data"
         self.log_file = self.root / "server.log"

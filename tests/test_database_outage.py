@@ -14,6 +14,7 @@ import pytest
 from conftest import TEST_DATABASE_URL, make_app
 from pgcluster import PrivateCluster, available
 from servers import GunicornServer
+from sqlalchemy import text
 
 from app.extensions import db
 
@@ -76,22 +77,59 @@ def test_a_statement_past_the_timeout_is_a_503_in_process(database, caplog):
         db.engine.dispose()
 
 
+def test_a_connection_dropped_before_the_teardown_keeps_the_views_answer(database, caplog):
+    app = make_app(database)
+    armed = []
+
+    @app.after_request
+    def drop_the_connection(response):
+        """What a database restart does between the view and Flask-SQLAlchemy's ROLLBACK."""
+        if armed:
+            backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with psycopg.connect(psycopg_url(database), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        return response
+
+    client = app.test_client()
+    first = client.post("/students", json={"name": "A", "email": "a@x.edu"}).get_json()["id"]
+    second = client.post("/students", json={"name": "B", "email": "b@x.edu"}).get_json()["id"]
+    course = client.post("/courses", json={"code": "C1", "title": "T", "capacity": 1})
+    course = course.get_json()["id"]
+    assert (
+        client.post(f"/students/{first}/courses", json={"course_ids": [course]}).status_code == 201
+    )
+
+    armed.append(True)
+    full = client.post(f"/students/{second}/courses", json={"course_ids": [course]})
+    armed.clear()
+
+    assert full.status_code == 409  # the transaction was still open when the server dropped it
+    assert full.mimetype == "application/problem+json"
+    assert "connection lost after the response: AdminShutdown" in caplog.text
+    assert client.get(f"/courses/{course}").get_json()["enrolled_count"] == 1
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.mark.slow
 def test_a_slow_statement_under_gunicorn_is_a_503_not_a_killed_worker(tmp_path, database):
     env = {"DATABASE_URL": database, "DB_STATEMENT_TIMEOUT_MS": "500", "GUNICORN_TIMEOUT": "3"}
-    with GunicornServer(tmp_path, port=8120, env=env) as server:
+    with GunicornServer(tmp_path, env=env) as server:
         student = json.loads(
             server.request("POST", "/students", {"name": "A", "email": "a@x.edu"})[2]
         )
         course = json.loads(server.request("POST", "/courses", {"code": "C1", "title": "T"})[2])
         enroll = f"/students/{student['id']}/courses"
+        workers = server.worker_pids()
 
         holder = hold_course_lock(database, course["id"])
         try:
-            assert_unavailable(server.request("POST", enroll, {"course_ids": [course["id"]]}))
+            for _worker in workers:  # one statement past the timeout in each worker
+                assert_unavailable(server.request("POST", enroll, {"course_ids": [course["id"]]}))
         finally:
             holder.close()
         assert server.request("POST", enroll, {"course_ids": [course["id"]]})[0] == 201
+        assert server.worker_pids() == workers  # the same processes: none was killed
 
     messages = [line["message"] for line in server.log_lines()]
     assert not [m for m in messages if "WORKER TIMEOUT" in m or "was sent SIGKILL" in m]
@@ -103,7 +141,7 @@ def test_while_postgresql_is_down_only_503s_and_the_service_recovers_by_itself(t
     with PrivateCluster() as cluster:
         url = cluster.create_database("outage")
         migrate(url)
-        with GunicornServer(tmp_path, port=8130, env={"DATABASE_URL": url}) as server:
+        with GunicornServer(tmp_path, env={"DATABASE_URL": url}) as server:
             created = server.request("POST", "/students", {"name": "Ada", "email": "a@x.edu"})
             assert created[0] == 201
             student = json.loads(created[2])["id"]

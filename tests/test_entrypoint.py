@@ -101,7 +101,7 @@ def test_the_real_entrypoint_migrates_a_new_database_then_serves(tmp_path):
         "DATABASE_URL": f"sqlite:///{database}",
         "PATH": os.pathsep.join((VENV_BIN, os.environ["PATH"])),
     }
-    with GunicornServer(tmp_path, port=8140, env=env, command=(str(ENTRYPOINT),)) as server:
+    with GunicornServer(tmp_path, env=env, command=(str(ENTRYPOINT),)) as server:
         assert server.get("/readyz")[0] == 200
         status, _headers, body = server.get("/students")
         assert (status, json.loads(body)) == (200, [])

@@ -101,7 +101,7 @@ def scrape(server) -> dict[tuple, float]:
 
 @pytest.mark.slow
 def test_two_workers_log_json_lines_and_metrics_add_up_across_workers(tmp_path, migrated_database):
-    with GunicornServer(tmp_path, port=8110, env={"DATABASE_URL": migrated_database}) as server:
+    with GunicornServer(tmp_path, env={"DATABASE_URL": migrated_database}) as server:
         status, _h, body = server.request("POST", "/students", {"name": "A", "email": "a@x.edu"})
         assert status == 201
         student = json.loads(body)["id"]
