@@ -177,3 +177,28 @@ def test_while_postgresql_is_down_only_503s_and_the_service_recovers_by_itself(t
 
         requests = [line for line in server.log_lines() if line["logger"] == "app.requests"]
         assert {line["status"] for line in requests} <= {200, 201, 503}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(available() is not None, reason=str(available()))
+def test_idle_pooled_connections_survive_a_restart_with_no_request_in_between():
+    with PrivateCluster() as cluster:
+        url = cluster.create_database("idle")
+        migrate(url)
+        app = make_app(url)
+        client = app.test_client()
+        created = client.post("/students", json={"name": "Ada", "email": "a@x.edu"})
+        assert created.status_code == 201
+        student = created.get_json()["id"]
+        with app.app_context():
+            pooled_before = db.engine.pool.checkedin()
+        assert pooled_before >= 1  # the pool holds a connection the restart will kill
+
+        cluster.stop()
+        cluster.start()  # no request reached the app while the server was down
+
+        # The first request after the restart already gets a live connection.
+        response = client.get(f"/students/{student}")
+        assert (response.status_code, response.get_json()["name"]) == (200, "Ada")
+        with app.app_context():
+            db.engine.dispose()
