@@ -61,7 +61,7 @@ STUDENT_COURSES = (
         Course.title,
         Course.description,
         Course.capacity,
-        Course.enrolled_count,
+        Course.enrolled_count.label("enrolled_count"),
         Course.created_at,
         Enrollment.enrolled_at,
     )
