@@ -238,10 +238,11 @@ def holding_student_lock(database_url: str, student_id: int):
             holder.execute("BEGIN IMMEDIATE")
 
             def waiting(server: GunicornServer) -> bool:
-                # SQLite's busy handler sleeps between retries; an idle sync worker polls.
+                # SQLite's busy handler sleeps between retries; idle threads poll or wait.
                 return any(
-                    Path(f"/proc/{pid}/wchan").read_text() == "hrtimer_nanosleep"
+                    wchan.read_text() == "hrtimer_nanosleep"
                     for pid in server.worker_pids()
+                    for wchan in Path(f"/proc/{pid}/task").glob("*/wchan")
                 )
 
         else:
@@ -336,8 +337,7 @@ def test_sigterm_during_a_slow_enrollment_is_all_or_nothing(
     else:
         [error] = answers
         assert isinstance(error, (OSError, HTTPException))
-        assert enrollment_rows(url, student) == []
-        assert len(exits) == 1  # the busy worker was killed at the graceful timeout
+        assert enrollment_rows(url, student) == []  # cut off at the graceful timeout: no rows
 
 
 # --- kill -9 right after a 201 ------------------------------------------------------------
