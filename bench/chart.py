@@ -49,7 +49,8 @@ def draw(result: dict, path: Path) -> Path:
         f"{result['backend']}, {result['scale']} scale "
         f"({result['data']['students']:,} students, {result['data']['enrollments']:,} "
         f"enrollments); {server['instances']} x gunicorn {server['workers']} "
-        f"{server['worker_class']} workers; {result['load']['connections']} connections, "
+        f"{server['worker_class']} workers x {server.get('threads', 1)} threads; "
+        f"{result['load']['connections']} connections, "
         f"{result['load']['tool']}",
         fontsize=10,
     )

@@ -181,6 +181,7 @@ class Service:
             "PORT": str(port),
             "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{port}"),
         }
+        self.command, self.env = command, env
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -205,12 +206,22 @@ class Service:
                 time.sleep(0.2)
         raise SystemExit(f"gunicorn did not answer within {timeout} s; see {self.log}")
 
-    def settings(self) -> str:
-        """The worker settings gunicorn reports in its log (e.g. "5 x sync")."""
-        text = self.log.read_text(errors="replace")
-        worker = re.search(r"Using worker: (\w+)", text)
-        booted = len(re.findall(r"Booting worker with pid", text))
-        return f"{booted} x {worker.group(1) if worker else '?'}"
+    def settings(self) -> dict:
+        """The effective worker settings (gunicorn.conf.py plus the command line)."""
+        printed = subprocess.run(
+            [*self.command[:-1], "--print-config", "wsgi:app"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        values = dict(re.findall(r"^(workers|worker_class|threads)\s+= (\S+)$", printed, re.M))
+        return {
+            "workers": int(values["workers"]),
+            "worker_class": values["worker_class"],
+            "threads": int(values["threads"]),
+        }
 
     def stop(self) -> None:
         """Stop gunicorn and its workers."""
@@ -371,8 +382,9 @@ def main(argv=None) -> int:
             settings = services[0].settings()
             machine = machine_info(target.url)
             print(
-                f"Serving with gunicorn: {args.instances} instance(s) of {settings} "
-                f"workers; load from {args.tool}, {args.connections} connections, "
+                f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
+                f"{settings['worker_class']} workers x {settings['threads']} threads; "
+                f"load from {args.tool}, {args.connections} connections, "
                 f"{args.duration:g} s per scenario",
                 flush=True,
             )
@@ -401,8 +413,7 @@ def main(argv=None) -> int:
         "data": data.as_dict(),
         "server": {
             "instances": args.instances,
-            "workers": settings,
-            "threads": args.threads or int(os.environ.get("GUNICORN_THREADS", "1")),
+            **settings,
             "ceiling_path": ceiling,
         },
         "load": {

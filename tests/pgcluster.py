@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -61,13 +62,26 @@ class PrivateCluster:
             timeout=120,
         )
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+    def start(self, attempts: int = 3) -> None:
+        """Start the server and wait until it accepts connections.
+
+        The port of a cluster stopped a moment ago (by this test or the one
+        before) can still be held briefly; a failed start is retried, and the
+        last failure shows the server's log.
+        """
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_server_user(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir, "-l", self.log_file,
-            "-o", options,
-        )  # fmt: skip
+        for attempt in range(1, attempts + 1):
+            try:
+                self._as_server_user(
+                    "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir, "-l", self.log_file,
+                    "-o", options,
+                )  # fmt: skip
+                return
+            except subprocess.CalledProcessError as error:
+                if attempt == attempts:
+                    log = self.log_file.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"PostgreSQL did not start:\n{log}") from error
+                time.sleep(1)
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast`` disconnects clients, ``immediate`` is a crash)."""
