@@ -9,11 +9,10 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from app.errors import ConflictError
 from app.extensions import db
+from app.routing import READ_METHODS, WRITE_METHODS
 
 logger = logging.getLogger(__name__)
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-READ_METHODS = frozenset({"GET", "HEAD"})
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 
 

@@ -28,6 +28,13 @@ def paginate(statement: Select, pagination_parameters) -> Select:
     return statement.limit(pagination_parameters.page_size).offset(offset)
 
 
+def matching(statement: Select, q: str | None, *columns) -> Select:
+    """Keep the rows where any of ``columns`` contains ``q`` (case-insensitive, literal)."""
+    if not q:
+        return statement
+    return statement.where(or_(*(column.icontains(q, autoescape=True) for column in columns)))
+
+
 def get_student(student_id: int) -> Student:
     """The student with this id, or a 404."""
     student = db.session.get(Student, student_id)
@@ -99,14 +106,9 @@ def get_course(course_id: int) -> Course:
 
 def list_students(q: str | None, pagination_parameters) -> list[dict]:
     """One page of students ordered by id, each with its courses (count, page, courses)."""
-    statement = select(*STUDENT_COLUMNS).order_by(Student.id)
-    if q:
-        statement = statement.where(
-            or_(
-                Student.name.icontains(q, autoescape=True),
-                Student.email.icontains(q, autoescape=True),
-            )
-        )
+    statement = matching(
+        select(*STUDENT_COLUMNS).order_by(Student.id), q, Student.name, Student.email
+    )
     students = db.session.execute(paginate(statement, pagination_parameters)).all()
     if not students:
         return []
@@ -124,14 +126,7 @@ def list_students(q: str | None, pagination_parameters) -> list[dict]:
 
 def list_courses(q: str | None, pagination_parameters) -> list[Course]:
     """One page of courses ordered by code."""
-    statement = select(Course).order_by(Course.code)
-    if q:
-        statement = statement.where(
-            or_(
-                Course.code.icontains(q, autoescape=True),
-                Course.title.icontains(q, autoescape=True),
-            )
-        )
+    statement = matching(select(Course).order_by(Course.code), q, Course.code, Course.title)
     page = paginate(statement, pagination_parameters).options(undefer(Course.enrolled_count))
     return list(db.session.scalars(page))
 

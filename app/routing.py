@@ -9,7 +9,10 @@ from werkzeug.routing import BaseConverter, ValidationError
 from app.extensions import api
 from app.models import INT32_MAX
 
+# The HTTP method groups every request hook works with, defined once.
+READ_METHODS = frozenset({"GET", "HEAD"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+WRITE_METHODS = BODY_METHODS | {"DELETE"}
 
 
 class IdConverter(BaseConverter):

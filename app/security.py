@@ -13,8 +13,8 @@ from flask import Flask, Response, current_app, request
 
 from app.errors import problem_response
 from app.extensions import api
+from app.routing import WRITE_METHODS
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECURITY_SCHEME = "bearerAuth"
 # A JSON API renders nothing, so it may load nothing and be framed by no one.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
