@@ -11,12 +11,12 @@ import json
 import flask_migrate
 import psycopg
 import pytest
-from conftest import TEST_DATABASE_URL, make_app
-from pgcluster import PrivateCluster, available
-from servers import GunicornServer
 from sqlalchemy import text
 
 from app.extensions import db
+from tests.conftest import TEST_DATABASE_URL, make_app
+from tests.pgcluster import PrivateCluster, available
+from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL, reason="PostgreSQL only: set TEST_DATABASE_URL"

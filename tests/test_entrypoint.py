@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers import ROOT, GunicornServer
+
+from tests.servers import ROOT, GunicornServer
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 VENV_BIN = str(Path(sys.executable).parent)

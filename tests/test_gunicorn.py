@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import flask_migrate
 import pytest
-from conftest import make_app
 from prometheus_client.parser import text_string_to_metric_families
-from servers import ROOT, GunicornServer
 
 from app.extensions import db
+from tests.conftest import make_app
+from tests.servers import ROOT, GunicornServer
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 

@@ -1,7 +1,8 @@
 """Health probes, and 503s (never 500s) while the database cannot be reached."""
 
 import pytest
-from conftest import make_app
+
+from tests.conftest import make_app
 
 UNREACHABLE_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:8199/nowhere"  # nothing listens
 

@@ -4,11 +4,11 @@ import json
 import logging
 
 import pytest
-from conftest import make_app
 
 from app.extensions import db
 from app.logs import HANDLER_NAME, JsonLineFormatter, install_json_handler
 from app.models import Enrollment
+from tests.conftest import make_app
 
 
 @pytest.fixture
