@@ -5,6 +5,7 @@ and in ``.env.example``. Nothing here touches the database.
 """
 
 import os
+from typing import NamedTuple
 
 ENVIRONMENTS = ("development", "production", "testing")
 DEFAULT_DATABASE_URL = "sqlite:///enrollment.db"  # relative: lives in instance/
@@ -25,14 +26,111 @@ def split_list(value: str | None) -> list[str]:
 
 
 def web_settings(environ, app_env: str) -> dict:
-    """Settings for browser frontends and write access (CORS, API tokens, debug)."""
-    settings = {
-        "CORS_ORIGINS": split_list(environ.get("CORS_ORIGINS")),
-        "API_TOKENS": split_list(environ.get("API_TOKENS")),
-    }
+    """Settings for browser frontends (CORS) and debug."""
+    settings = {"CORS_ORIGINS": split_list(environ.get("CORS_ORIGINS"))}
     if app_env == "production":
         settings["DEBUG"] = False
     return settings
+
+
+# --- authentication (README "Authentication and roles") ---------------------------
+
+AUTH_MODES = ("jwt", "tokens", "none")
+ROLES = ("admin", "registrar", "student")
+JWT_REQUIRED = ("AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE")
+# Keys come from a JWKS, so only public-key algorithms make sense: an HMAC
+# algorithm would turn a published key into a shared secret.
+JWT_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+SECRET_MIN_LENGTH = 32
+# Fixed by the contract: a token naming an unknown key fetches the JWKS again at
+# most this often (per worker), so a flood of made-up key ids cannot hammer the provider.
+JWKS_REFETCH_SECONDS = 5.0
+
+
+class ServiceToken(NamedTuple):
+    """One entry of ``API_TOKENS``: a named back-end caller with one role."""
+
+    name: str
+    role: str
+    secret: str
+
+
+def parse_api_tokens(value: str | None) -> list[ServiceToken]:
+    """Parse ``name:role:secret`` entries; refuse bad ones naming the entry, never the secret."""
+    tokens: list[ServiceToken] = []
+    for position, entry in enumerate(split_list(value), start=1):
+        name, _, rest = entry.partition(":")
+        role, _, secret = rest.partition(":")
+        label = f"API_TOKENS entry {position}"
+        if not (name and role and secret) or not name.replace("-", "").replace("_", "").isalnum():
+            raise RuntimeError(
+                f"{label} does not parse: write name:role:secret (name of letters, digits, - and _)"
+            )
+        label = f"{label} ({name!r})"
+        if role not in ROLES:
+            raise RuntimeError(f"{label} has unknown role {role!r}: use one of {', '.join(ROLES)}")
+        if len(secret) < SECRET_MIN_LENGTH:
+            raise RuntimeError(f"{label} has a secret shorter than {SECRET_MIN_LENGTH} characters")
+        if any(token.name == name for token in tokens):
+            raise RuntimeError(f"{label} repeats the name {name!r}: names must be unique")
+        tokens.append(ServiceToken(name, role, secret))
+    return tokens
+
+
+def auth_settings(environ, app_env: str) -> dict:
+    """Who may call: ``AUTH_MODE`` and its settings, refusing to start on anything missing."""
+    mode = environ.get("AUTH_MODE", "").strip().lower()
+    if not mode:
+        if app_env == "production":
+            raise RuntimeError(
+                "AUTH_MODE must be set when APP_ENV=production: jwt (tokens from your identity "
+                "provider), tokens (API_TOKENS) or none (a trusted gateway checks every call)"
+            )
+        mode = "none"
+    if mode not in AUTH_MODES:
+        raise RuntimeError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}, not {mode!r}")
+    settings = {
+        "AUTH_MODE": mode,
+        "AUTH_JWKS_URL": environ.get("AUTH_JWKS_URL", "").strip(),
+        "AUTH_ISSUER": environ.get("AUTH_ISSUER", "").strip(),
+        "AUTH_AUDIENCE": environ.get("AUTH_AUDIENCE", "").strip(),
+        "AUTH_ALGORITHMS": split_list(environ.get("AUTH_ALGORITHMS", "RS256,ES256")),
+        "AUTH_ROLES_CLAIM": environ.get("AUTH_ROLES_CLAIM", "roles").strip() or "roles",
+        "AUTH_LEEWAY_SECONDS": _non_negative_int(environ, "AUTH_LEEWAY_SECONDS", "30"),
+        "AUTH_JWKS_REFETCH_SECONDS": JWKS_REFETCH_SECONDS,
+        "API_TOKENS": parse_api_tokens(environ.get("API_TOKENS")),
+        "METRICS_TOKEN": environ.get("METRICS_TOKEN", ""),
+    }
+    if mode == "jwt":
+        missing = [name for name in JWT_REQUIRED if not settings[name]]
+        if missing:
+            raise RuntimeError(f"AUTH_MODE=jwt needs {', '.join(missing)} to be set")
+        refused = [alg for alg in settings["AUTH_ALGORITHMS"] if alg not in JWT_ALGORITHMS]
+        if refused or not settings["AUTH_ALGORITHMS"]:
+            raise RuntimeError(
+                f"AUTH_ALGORITHMS may only list {', '.join(JWT_ALGORITHMS)}; "
+                f"refused: {', '.join(refused) or 'an empty list'}"
+            )
+        if not settings["AUTH_JWKS_URL"].startswith(("https://", "http://")):
+            raise RuntimeError("AUTH_JWKS_URL must be an http(s) URL")
+    if mode == "tokens" and not settings["API_TOKENS"]:
+        raise RuntimeError("AUTH_MODE=tokens needs API_TOKENS (name:role:secret, comma-separated)")
+    if mode != "tokens" and settings["API_TOKENS"]:
+        # Tokens listed but never checked would look like protection and be none.
+        raise RuntimeError(f"API_TOKENS is set but AUTH_MODE is {mode}: set AUTH_MODE=tokens")
+    if settings["METRICS_TOKEN"] and len(settings["METRICS_TOKEN"]) < SECRET_MIN_LENGTH:
+        raise RuntimeError(f"METRICS_TOKEN must be at least {SECRET_MIN_LENGTH} characters")
+    return settings
+
+
+def _non_negative_int(environ, name: str, default: str) -> int:
+    """An integer setting of 0 or more."""
+    value = environ.get(name, default).strip()
+    if not value.isdigit():
+        raise RuntimeError(f"{name} must be a whole number of seconds, not {value!r}")
+    return int(value)
 
 
 def load_config(environ=os.environ) -> dict:
@@ -72,4 +170,5 @@ def load_config(environ=os.environ) -> dict:
             }
         },
         **web_settings(environ, app_env),
+        **auth_settings(environ, app_env),
     }

@@ -3,6 +3,8 @@
 from flask import Flask
 
 from app import courses, health, students
+from app.audit import register_audit
+from app.auth.setup import register_auth
 from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
@@ -25,7 +27,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     register_logging(app)
     register_extensions(app)
-    register_security(app)  # before the blueprints: its spec plugin documents them
+    register_security(app)
+    register_auth(app)  # before the blueprints: its spec plugin documents them
+    register_audit(app)
     register_links(app)  # before the blueprints too: its spec plugin links their responses
     register_blueprints(app)
     register_cors(app)

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import enrollment, queries
+from app.auth.policy import ADMIN_ONLY, PUBLIC, STAFF, access
 from app.database import commit_or_conflict, read_without_transaction
 from app.extensions import db
 from app.models import Course
@@ -28,6 +29,7 @@ LOCATION = {"Location": {"description": "URL of the new course", "schema": {"typ
 class Courses(MethodView):
     """The course collection."""
 
+    @access(PUBLIC)
     @blp.arguments(CourseQuerySchema, location="query")
     @blp.response(200, CourseSchema(many=True))
     @blp.paginate(page_size=20, max_page_size=100)
@@ -35,6 +37,7 @@ class Courses(MethodView):
         """List courses, ordered by code"""
         return queries.list_courses(args.get("q"), pagination_parameters)
 
+    @access(ADMIN_ONLY)
     @blp.arguments(CourseCreateSchema)
     @blp.response(201, CourseSchema, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
@@ -51,12 +54,14 @@ class Courses(MethodView):
 class CourseById(MethodView):
     """One course."""
 
+    @access(PUBLIC)
     @blp.response(200, CourseSchema)
     @error_responses(blp, 404)
     def get(self, course_id):
         """Get a course with its enrolled count"""
         return queries.get_course(course_id)
 
+    @access(ADMIN_ONLY)
     @blp.arguments(CourseUpdateSchema)
     @blp.response(200, CourseSchema)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
@@ -70,6 +75,7 @@ class CourseById(MethodView):
         commit_or_conflict(f"A course with code {data.get('code')} already exists.")
         return queries.get_course(course_id)
 
+    @access(ADMIN_ONLY)
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, course_id):
@@ -81,6 +87,7 @@ class CourseById(MethodView):
 class CourseStudents(MethodView):
     """The students enrolled in one course."""
 
+    @access(STAFF)
     @blp.response(200, RosterEntrySchema(many=True))
     @blp.paginate(page_size=20, max_page_size=100)
     @error_responses(blp, 404)

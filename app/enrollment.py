@@ -11,7 +11,6 @@ Every enrollment change, and every refusal, is logged as an audit event on the
 the Prometheus counters of :mod:`app.metrics`.
 """
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,32 +18,17 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from app.audit import audit
 from app.errors import ConflictError, NotFoundError, UnprocessableError
 from app.extensions import db
 from app.metrics import ENROLLMENTS_CREATED, ENROLLMENTS_REFUSED_CAPACITY, ENROLLMENTS_REMOVED
 from app.models import Course, Enrollment, Student
 from app.queries import get_student
 
-audit_log = logging.getLogger("app.audit")
-
 
 def _audit(action: str, student_id: int, course_ids: Iterable[int], outcome: str) -> None:
     """Log one enrollment audit event (created, unchanged, refused_capacity, unknown, removed)."""
-    course_ids = sorted(course_ids)
-    audit_log.info(
-        "%s student %s courses %s: %s",
-        action,
-        student_id,
-        course_ids,
-        outcome,
-        extra={
-            "event": "enrollment",
-            "action": action,
-            "student_id": student_id,
-            "course_ids": course_ids,
-            "outcome": outcome,
-        },
-    )
+    audit("enrollment", action, outcome, student_id=student_id, course_ids=sorted(course_ids))
 
 
 def _lock_student(student_id: int) -> None:

@@ -98,7 +98,9 @@ def handle_http_exception(error: HTTPException) -> FlaskResponse:
     """Werkzeug and webargs errors (404, 405, 400, 413, 415, 422 ...)."""
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
-    headers = dict(data.get("headers") or {})
+    # Headers the exception carries (WWW-Authenticate, Retry-After), but not its HTML type.
+    headers = {name: value for name, value in error.get_headers() if name != "Content-Type"}
+    headers.update(data.get("headers") or {})
     if error.code == 405 and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if errors:

@@ -21,6 +21,7 @@ EMAIL_MAX = 254
 CODE_MAX = 32
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
+EXTERNAL_ID_MAX = 64
 INT32_MAX = 2**31 - 1
 
 
@@ -85,6 +86,9 @@ class Student(db.Model):
     # Stored lower-cased, so the unique constraint is case-insensitive.
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The institution's student number or the identity provider's subject: a
+    # student token whose ``sub`` equals it acts as this student.
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_MAX), unique=True)
 
     enrollments: Mapped[list[Enrollment]] = relationship(
         back_populates="student", cascade="all, delete-orphan", passive_deletes=True

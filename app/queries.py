@@ -14,7 +14,7 @@ from app.errors import NotFoundError
 from app.extensions import db
 from app.models import Course, Enrollment, Student
 
-STUDENT_COLUMNS = (Student.id, Student.name, Student.email, Student.created_at)
+STUDENT_COLUMNS = (Student.id, Student.name, Student.email, Student.created_at, Student.external_id)
 COURSE_SUMMARY_COLUMNS = (Course.id, Course.code, Course.title, Enrollment.enrolled_at)
 
 
@@ -45,7 +45,14 @@ def get_student(student_id: int) -> Student:
 
 def _student(row, courses: list[dict]) -> dict:
     """The student representation from a row of STUDENT_COLUMNS."""
-    return {"id": row[0], "name": row[1], "email": row[2], "created_at": row[3], "courses": courses}
+    return {
+        "id": row[0],
+        "name": row[1],
+        "email": row[2],
+        "created_at": row[3],
+        "external_id": row[4],
+        "courses": courses,
+    }
 
 
 def _course_summary(row) -> dict:
@@ -92,7 +99,7 @@ def student_detail(student_id: int) -> dict:
     rows = _core_rows(STUDENT_DETAIL, student_id=student_id)
     if not rows:
         raise NotFoundError(f"Student {student_id} does not exist.")
-    courses = [_course_summary(row[4:]) for row in rows if row[4] is not None]
+    courses = [_course_summary(row[5:]) for row in rows if row[5] is not None]
     return _student(rows[0], courses)
 
 

@@ -11,6 +11,7 @@ from app.models import (
     CODE_MAX,
     DESCRIPTION_MAX,
     EMAIL_MAX,
+    EXTERNAL_ID_MAX,
     INT32_MAX,
     NAME_MAX,
     TITLE_MAX,
@@ -20,6 +21,8 @@ MAX_COURSE_IDS = 100
 QUERY_MAX = 254
 NO_NUL_PATTERN = r"^[^\x00]*$"
 NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# Printable ASCII without spaces: student numbers and identity-provider subjects.
+EXTERNAL_ID_PATTERN = rf"^[!-~]{{1,{EXTERNAL_ID_MAX}}}$"
 
 
 class CleanString(fields.String):
@@ -89,6 +92,28 @@ class CourseCode(CleanString):
         return super()._deserialize(value, attr, data, **kwargs).upper()
 
 
+class ExternalId(fields.String):
+    """A student's ``external_id``: 1 to 64 printable ASCII characters, no spaces, or null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            allow_none=True,
+            validate=validate.Regexp(
+                EXTERNAL_ID_PATTERN,
+                error=f"Must be 1 to {EXTERNAL_ID_MAX} printable ASCII characters without spaces.",
+            ),
+            metadata={
+                "description": "The institution's student number or the identity provider's "
+                "subject (sub); a student token with this sub acts as this student. "
+                "Null when no login is tied to the student.",
+                "pattern": EXTERNAL_ID_PATTERN,
+                "maxLength": EXTERNAL_ID_MAX,
+                "minLength": 1,
+            },
+            **kwargs,
+        )
+
+
 # --- students -----------------------------------------------------------------
 
 
@@ -97,6 +122,7 @@ class StudentCreateSchema(ma.Schema):
 
     name = CleanString(required=True, max_length=NAME_MAX)
     email = Email(required=True)
+    external_id = ExternalId()
 
 
 class StudentUpdateSchema(ma.Schema):
@@ -104,6 +130,7 @@ class StudentUpdateSchema(ma.Schema):
 
     name = CleanString(max_length=NAME_MAX)
     email = Email()
+    external_id = ExternalId()
 
 
 class StudentQuerySchema(ma.Schema):
@@ -133,6 +160,11 @@ class StudentSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
     email = fields.String(dump_only=True)
+    external_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The student's login identity (see the request field)"},
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     courses = fields.List(
         fields.Nested(EnrolledCourseSummarySchema),

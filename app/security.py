@@ -1,27 +1,14 @@
-"""Security headers on every response, and bearer tokens for writes.
+"""Security headers on every response, errors included.
 
-When ``API_TOKENS`` is set, every POST, PUT, PATCH and DELETE must carry
-``Authorization: Bearer <token>`` naming one of them; reads stay open. The
-OpenAPI spec declares the scheme on the write operations.
+Who may call what is in :mod:`app.auth`.
 """
 
-import hmac
-import logging
+from flask import Flask, Response, request
 
-from apispec import BasePlugin
-from flask import Flask, Response, current_app, request
-
-from app.errors import problem_response
-from app.extensions import api
-from app.routing import WRITE_METHODS
-
-SECURITY_SCHEME = "bearerAuth"
 # A JSON API renders nothing, so it may load nothing and be framed by no one.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # Static files (the docs page's assets) keep Flask's revalidation headers.
 STATIC_ENDPOINTS = frozenset({"static", "docs.static"})
-
-logger = logging.getLogger(__name__)
 
 
 def add_security_headers(response: Response) -> Response:
@@ -34,61 +21,6 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
-def token_is_valid(presented: str, tokens: list[str]) -> bool:
-    """Compare ``presented`` with every configured token in constant time."""
-    matches = [hmac.compare_digest(presented.encode(), token.encode()) for token in tokens]
-    return any(matches)
-
-
-def require_write_token() -> Response | None:
-    """Refuse writes without a configured bearer token (401) when tokens are set."""
-    tokens = current_app.config.get("API_TOKENS")
-    if not tokens or request.method not in WRITE_METHODS or request.routing_exception is not None:
-        return None
-    authorization = request.authorization
-    if authorization is None or authorization.type != "bearer" or not authorization.token:
-        return problem_response(
-            401,
-            "Send Authorization: Bearer <token> to change data.",
-            headers={"WWW-Authenticate": 'Bearer realm="enrollment"'},
-        )
-    if not token_is_valid(authorization.token, tokens):
-        return problem_response(
-            401,
-            "The bearer token is not valid.",
-            headers={"WWW-Authenticate": 'Bearer realm="enrollment", error="invalid_token"'},
-        )
-    return None
-
-
-class BearerAuthPlugin(BasePlugin):
-    """Mark every write operation in the spec as needing the bearer token."""
-
-    def operation_helper(self, path=None, operations=None, **kwargs):
-        """Add the security requirement and the 401 answer to write operations."""
-        for method, operation in (operations or {}).items():
-            if method.upper() in WRITE_METHODS:
-                operation.setdefault("security", [{SECURITY_SCHEME: []}])
-                operation.setdefault("responses", {}).setdefault("401", "UNAUTHORIZED")
-
-
 def register_security(app: Flask) -> None:
-    """Install the headers, the write-token check and its OpenAPI scheme.
-
-    Call after ``api.init_app`` and before the blueprints are registered, so the
-    spec plugin sees every operation.
-    """
+    """Add the security headers to every response."""
     app.after_request(add_security_headers)
-    # First in line: an unauthenticated write learns nothing from the body checks.
-    app.before_request_funcs.setdefault(None, []).insert(0, require_write_token)
-    api.spec.components.security_scheme(
-        SECURITY_SCHEME,
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Required on writes when the server sets API_TOKENS.",
-        },
-    )
-    api.spec.plugins.append(BearerAuthPlugin())
-    if app.config["APP_ENV"] == "production" and not app.config.get("API_TOKENS"):
-        logger.warning("API_TOKENS is not set: anyone who can reach the service can change data")

@@ -5,6 +5,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import enrollment, queries
+from app.auth.policy import (
+    BODY_OWNER_OR_STAFF,
+    OWNER_OR_STAFF,
+    STAFF,
+    access,
+    require_access_to_student,
+)
 from app.database import commit_or_conflict, read_without_transaction
 from app.extensions import db
 from app.models import Student
@@ -33,10 +40,17 @@ def student_url(student: Student) -> str:
     return url_for("students.StudentById", student_id=student.id)
 
 
+def duplicate_detail(data: dict) -> str:
+    """The 409 detail for a student whose unique fields clash with another's."""
+    unique = [f"{field} {data[field]}" for field in ("email", "external_id") if data.get(field)]
+    return f"A student with {' or '.join(unique)} already exists."
+
+
 @blp.route("/students")
 class Students(MethodView):
     """The student collection."""
 
+    @access(STAFF)
     @blp.arguments(StudentQuerySchema, location="query")
     @blp.response(200, StudentSchema(many=True))
     @blp.paginate(page_size=20, max_page_size=100)
@@ -44,6 +58,7 @@ class Students(MethodView):
         """List students, ordered by id"""
         return queries.list_students(args.get("q"), pagination_parameters)
 
+    @access(STAFF)
     @blp.arguments(StudentCreateSchema)
     @blp.response(201, StudentSchema, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
@@ -51,7 +66,7 @@ class Students(MethodView):
         """Create a student"""
         student = Student(**data)
         db.session.add(student)
-        commit_or_conflict(f"A student with email {data['email']} already exists.")
+        commit_or_conflict(duplicate_detail(data))
         return queries.student_detail(student.id), {"Location": student_url(student)}
 
 
@@ -59,23 +74,26 @@ class Students(MethodView):
 class StudentById(MethodView):
     """One student."""
 
+    @access(OWNER_OR_STAFF)
     @blp.response(200, StudentSchema)
     @error_responses(blp, 404)
     def get(self, student_id):
         """Get a student with their courses"""
         return queries.student_detail(student_id)
 
+    @access(STAFF)
     @blp.arguments(StudentUpdateSchema)
     @blp.response(200, StudentSchema)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, student_id):
-        """Update a student's name or email"""
+        """Update a student's name, email or external_id"""
         student = queries.get_student(student_id)
         for field, value in data.items():
             setattr(student, field, value)
-        commit_or_conflict(f"A student with email {data.get('email')} already exists.")
+        commit_or_conflict(duplicate_detail(data))
         return queries.student_detail(student_id)
 
+    @access(STAFF)
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id):
@@ -87,12 +105,14 @@ class StudentById(MethodView):
 class StudentCourses(MethodView):
     """The courses one student is enrolled in."""
 
+    @access(OWNER_OR_STAFF)
     @blp.response(200, StudentCourseSchema(many=True))
     @error_responses(blp, 404)
     def get(self, student_id):
         """List a student's courses, ordered by code"""
         return queries.student_courses(student_id)
 
+    @access(OWNER_OR_STAFF)
     @blp.arguments(EnrollmentRequestSchema)
     @blp.response(201, StudentSchema, description="At least one enrollment was created")
     @blp.alt_response(200, schema=StudentSchema, description="Nothing changed", success=True)
@@ -107,6 +127,7 @@ class StudentCourses(MethodView):
 class StudentCourse(MethodView):
     """One enrollment of one student."""
 
+    @access(OWNER_OR_STAFF)
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id, course_id):
@@ -118,6 +139,7 @@ class StudentCourse(MethodView):
 class StudentEnroll(MethodView):
     """Compatibility form of enrollment for one course."""
 
+    @access(OWNER_OR_STAFF)
     @blp.arguments(CourseIdSchema)
     @blp.response(201, EnrollmentSchema, description="The enrollment was created")
     @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
@@ -132,6 +154,7 @@ class StudentEnroll(MethodView):
 class Enroll(MethodView):
     """Compatibility form of enrollment naming both ids in the body."""
 
+    @access(BODY_OWNER_OR_STAFF)
     @blp.arguments(EnrollPairSchema)
     @blp.response(201, EnrollmentSchema, description="The enrollment was created")
     @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
@@ -139,5 +162,6 @@ class Enroll(MethodView):
     def post(self, data):
         """Enroll a student in one course"""
         student_id, course_id = data["student_id"], data["course_id"]
+        require_access_to_student(student_id)
         row, created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
         return row, 201 if created else 200

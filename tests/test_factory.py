@@ -33,7 +33,7 @@ def test_production_requires_a_secret_key():
 
 
 def test_production_uses_the_given_secret_key():
-    config = load_config({"APP_ENV": "production", "SECRET_KEY": "s3cret"})
+    config = load_config({"APP_ENV": "production", "SECRET_KEY": "s3cret", "AUTH_MODE": "none"})
 
     assert config["SECRET_KEY"] == "s3cret"
     assert config["TESTING"] is False

@@ -26,8 +26,17 @@ def audit_events(caplog):
     return [
         {key: getattr(r, key) for key in ("action", "student_id", "course_ids", "outcome")}
         for r in caplog.records
-        if r.name == "app.audit"
+        if r.name == "app.audit" and r.event == "enrollment"
     ]
+
+
+def write_events(caplog):
+    return [
+        (r.action, r.outcome, r.status, r.actor, r.actor_role,
+         getattr(r, "student_id", None), getattr(r, "course_id", None))
+        for r in caplog.records
+        if r.name == "app.audit" and r.event == "write"
+    ]  # fmt: skip
 
 
 def test_every_request_is_logged_once_with_method_path_status_duration_and_id(client, logs):
@@ -195,13 +204,37 @@ def test_deleting_a_course_logs_one_removal_per_enrolled_student(
     ]  # fmt: skip
 
 
-def test_deleting_records_without_enrollments_logs_no_audit_event(
+def test_deleting_records_without_enrollments_logs_the_writes_but_no_enrollment_event(
     client, logs, make_student, make_course
 ):
-    client.delete(f"/students/{make_student()}")
-    client.delete(f"/courses/{make_course()}")
+    student, course = make_student(), make_course()
+    client.delete(f"/students/{student}")
+    client.delete(f"/courses/{course}")
 
     assert audit_events(logs) == []
+    assert write_events(logs) == [
+        ("DELETE /students/<id:student_id>", "done", 204, "anonymous", "admin", student, None),
+        ("DELETE /courses/<id:course_id>", "done", 204, "anonymous", "admin", None, course),
+    ]
+
+
+def test_every_write_is_audited_with_its_ids_and_outcome(client, logs, make_student):
+    taken = make_student(email="taken@example.edu")
+    created = client.post("/students", json={"name": "Ada", "email": "ada@example.edu"})
+    client.patch(f"/students/{taken}", json={"email": "ada@example.edu"})
+    client.post("/courses", json={"code": ""})
+    client.delete("/students/999999")
+    client.post("/enroll", json={"student_id": taken, "course_id": 999999})
+
+    new_id = created.json["id"]
+    assert write_events(logs) == [
+        ("POST /students", "done", 201, "anonymous", "admin", new_id, None),
+        ("PATCH /students/<id:student_id>", "conflict", 409, "anonymous", "admin", taken, None),
+        ("POST /courses", "invalid", 422, "anonymous", "admin", None, None),
+        ("DELETE /students/<id:student_id>", "not_found", 404, "anonymous", "admin", 999999,
+         None),
+        ("POST /enroll", "invalid", 422, "anonymous", "admin", taken, 999999),
+    ]  # fmt: skip
 
 
 def test_an_unexpected_error_logs_its_traceback_once_and_answers_a_generic_500(databases, caplog):
