@@ -7,6 +7,7 @@ fails the run; it never falls back to SQLite.
 """
 
 import os
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -18,9 +19,11 @@ from sqlalchemy import delete, event
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from app.auth.identity import Identity
 from app.extensions import db
 from app.models import Course, Enrollment, Student
-from config import normalize_database_url
+from config import auth_settings, normalize_database_url
+from tests.identity_provider import IdentityProvider
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -226,3 +229,29 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability figures")
         for name, count in sorted(Figures.counts.items()):
             terminalreporter.write_line(f"{name}: {count}")
+
+
+# --- identity and access ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def identity_provider():
+    """A JWKS served over HTTP by the test process, with its token factory."""
+    provider = IdentityProvider()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def auth_mode(app, monkeypatch):
+    """Switch the app's caller check to another AUTH_MODE for one test: ``auth_mode(**env)``.
+
+    The settings go through the same parsing as at start-up; the served spec
+    stays the development one (specs per mode are tested on real servers).
+    """
+    def switch(clock=time.monotonic, **environ: str) -> Identity:
+        identity = Identity(auth_settings(environ, "testing"), clock=clock)
+        monkeypatch.setitem(app.extensions, "identity", identity)
+        return identity
+
+    return switch

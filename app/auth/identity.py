@@ -1,6 +1,7 @@
 """Turning a request's credentials into a :class:`Caller`, in the configured ``AUTH_MODE``."""
 
 import hmac
+import time
 from collections.abc import Mapping
 
 from flask import Request
@@ -51,7 +52,7 @@ def student_id_for(external_id: str) -> int | None:
 class Identity:
     """The configured way of knowing who calls: ``jwt``, ``tokens`` or ``none``."""
 
-    def __init__(self, config: Mapping):
+    def __init__(self, config: Mapping, *, clock=time.monotonic):
         self.mode = config["AUTH_MODE"]
         self.tokens = list(config["API_TOKENS"])
         self.metrics_token = config["METRICS_TOKEN"]
@@ -59,7 +60,9 @@ class Identity:
         self.verifier = None
         if self.mode == "jwt":
             keys = KeySet(
-                config["AUTH_JWKS_URL"], refetch_seconds=config["AUTH_JWKS_REFETCH_SECONDS"]
+                config["AUTH_JWKS_URL"],
+                refetch_seconds=config["AUTH_JWKS_REFETCH_SECONDS"],
+                clock=clock,
             )
             self.verifier = JwtVerifier(
                 keys=keys,
