@@ -122,11 +122,15 @@ def make_student(app):
     """Factory inserting a student straight into the database; returns its id."""
     counter = iter(range(1, 1_000_000))
 
-    def factory(name: str | None = None, email: str | None = None) -> int:
+    def factory(
+        name: str | None = None, email: str | None = None, external_id: str | None = None
+    ) -> int:
         number = next(counter)
         with app.app_context():
             student = Student(
-                name=name or f"Student {number:04d}", email=email or f"s{number}@example.edu"
+                name=name or f"Student {number:04d}",
+                email=email or f"s{number}@example.edu",
+                external_id=external_id,
             )
             db.session.add(student)
             db.session.commit()
@@ -249,6 +253,7 @@ def auth_mode(app, monkeypatch):
     The settings go through the same parsing as at start-up; the served spec
     stays the development one (specs per mode are tested on real servers).
     """
+
     def switch(clock=time.monotonic, **environ: str) -> Identity:
         identity = Identity(auth_settings(environ, "testing"), clock=clock)
         monkeypatch.setitem(app.extensions, "identity", identity)

@@ -21,9 +21,8 @@ from tests.servers import Figures, GunicornServer, migrate_database
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))
-# Writes require a token, as in production; schemathesis checks they are refused without it.
-TOKEN = "fuzz-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# AUTH_MODE=none (every caller is admin); access per mode is fuzzed in test_auth_servers.py.
+AUTH: dict[str, str] = {}
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     derandomize=True,
@@ -57,9 +56,8 @@ over_http = schemathesis.pytest.from_fixture("gunicorn_schema")
 
 
 @pytest.fixture
-def wsgi_schema(app, monkeypatch):
-    """The app's own spec, called in process, with write tokens switched on."""
-    monkeypatch.setitem(app.config, "API_TOKENS", [TOKEN])
+def wsgi_schema(app):
+    """The app's own spec, called in process."""
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 
@@ -74,7 +72,6 @@ def gunicorn_server(databases, tmp_path_factory):
         tmp_path_factory.mktemp("logs"),
         database_url=database_url,
         workers=2,
-        env={"API_TOKENS": TOKEN},
     ) as server:
         yield server
         assert "Traceback" not in server.log(), server.log()
@@ -156,8 +153,7 @@ def test_every_operation_over_http_conforms(case):
     case.call_and_validate(headers=AUTH)
 
 
-def test_linked_workflows_in_process_conform(app, monkeypatch):
-    monkeypatch.setitem(app.config, "API_TOKENS", [TOKEN])
+def test_linked_workflows_in_process_conform(app):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
 
     def reset():

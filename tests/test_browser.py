@@ -18,14 +18,16 @@ from contextlib import contextmanager
 import pytest
 from werkzeug.serving import make_server
 
+from app.auth.identity import Identity
 from app.extensions import db
 from app.models import Course, Enrollment, Student
+from config import auth_settings
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.slow
 
 PORT_RANGE = range(8200, 8300)
-TOKEN = "browser-test-token"
+TOKEN = "browser-test-token-of-32-characters-at-least"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -123,9 +125,12 @@ def servers(app):
     """The frontend's origin and the service's origin (which allows the frontend)."""
     page = {"html": ""}
     with serve(static_page(page)) as frontend:
-        service = make_app(
-            app.config["SQLALCHEMY_DATABASE_URI"], CORS_ORIGINS=[frontend], API_TOKENS=[TOKEN]
+        service = make_app(app.config["SQLALCHEMY_DATABASE_URI"], CORS_ORIGINS=[frontend])
+        # Writes need the frontend's backend token (the served spec stays the development one).
+        settings = auth_settings(
+            {"AUTH_MODE": "tokens", "API_TOKENS": f"bff:admin:{TOKEN}"}, "testing"
         )
+        service.extensions["identity"] = Identity(settings)
         with serve(service) as api:
             page["html"] = FRONTEND_PAGE % {"api": json.dumps(api), "token": json.dumps(TOKEN)}
             yield {"frontend": frontend, "api": api}

@@ -2,9 +2,10 @@
 
 import pytest
 
+from app.auth.identity import Identity
 from app.extensions import db
 from app.models import Student
-from config import load_config
+from config import auth_settings, load_config
 from tests.conftest import make_app
 
 FRONTEND = "http://localhost:8280"
@@ -93,8 +94,9 @@ def test_preflight_from_disallowed_origin_is_not_approved(cors_client):
     assert "Access-Control-Allow-Methods" not in response.headers
 
 
-def test_preflight_is_not_blocked_by_api_tokens(cors_app, cors_client, monkeypatch):
-    monkeypatch.setitem(cors_app.config, "API_TOKENS", ["a-token"])
+def test_preflight_is_not_blocked_by_authentication(cors_app, cors_client, monkeypatch):
+    settings = auth_settings({"AUTH_MODE": "tokens", "API_TOKENS": f"bff:admin:{'t' * 32}"}, "")
+    monkeypatch.setitem(cors_app.extensions, "identity", Identity(settings))
     response = preflight(cors_client, "DELETE", headers="authorization")
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == FRONTEND

@@ -2,6 +2,7 @@
 
 import flask_migrate
 import pytest
+from alembic.script import ScriptDirectory
 from pytest_alembic.tests import (  # noqa: F401  (collected as tests)
     test_model_definitions_match_ddl,
     test_single_head_revision,
@@ -61,9 +62,19 @@ def insert_baseline_rows(count: int) -> None:
     db.session.commit()
 
 
-def table_snapshot(table: str) -> list:
-    """Every row of a table, read in a transaction that is closed again."""
-    rows = [tuple(row) for row in db.session.execute(text(f"SELECT * FROM {table} ORDER BY id"))]  # noqa: S608
+# The columns revision 0001 created (later revisions add columns to students).
+BASELINE_COLUMNS = {
+    "students": "id, name, email, created_at",
+    "courses": "id, code, title, description, capacity, created_at",
+}
+HEAD = ScriptDirectory("migrations").get_current_head()
+
+
+def table_snapshot(table: str, columns: str | None = None) -> list:
+    """The rows of a table (its baseline columns), read in a transaction that is closed again."""
+    columns = columns or BASELINE_COLUMNS[table]
+    statement = text(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
+    rows = [tuple(row) for row in db.session.execute(statement)]
     db.session.rollback()
     return rows
 
@@ -116,6 +127,34 @@ def test_upgraded_database_enforces_the_composite_key_and_cascades(migration_app
     assert scalar("SELECT count(*) FROM courses") == 2
 
 
+def test_0004_adds_a_null_external_id_to_every_student_and_keeps_them(migration_app):
+    flask_migrate.upgrade(revision="0002")
+    insert_baseline_rows(50)
+    students = table_snapshot("students")
+
+    flask_migrate.upgrade(revision="0004")
+
+    assert table_snapshot("students") == students
+    assert scalar("SELECT count(*) FROM students WHERE external_id IS NULL") == 50
+
+
+def test_0004_external_ids_are_unique_and_its_downgrade_keeps_the_students(migration_app):
+    flask_migrate.upgrade(revision="0004")
+    insert_baseline_rows(3)
+    db.session.execute(text("UPDATE students SET external_id = 'ext-' || id WHERE id < 3"))
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(text("UPDATE students SET external_id = 'ext-1' WHERE id = 3"))
+    db.session.rollback()
+    students = table_snapshot("students")
+
+    flask_migrate.downgrade(revision="0002")
+
+    assert table_snapshot("students") == students
+    flask_migrate.upgrade(revision="0004")
+    assert scalar("SELECT count(*) FROM students WHERE external_id IS NULL") == 3
+
+
 @pytest.mark.slow
 def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     url = databases.new("cli")
@@ -125,5 +164,5 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     checked = flask_cli(url, "db", "check")
 
     assert "Running upgrade 0001 -> 0002" in upgraded.stdout + upgraded.stderr
-    assert "0002 (head)" in current.stdout
+    assert f"{HEAD} (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
