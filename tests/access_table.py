@@ -62,6 +62,11 @@ class Cell:
         """A readable test id."""
         return f"{self.operation} as {self.caller} on {self.target}"
 
+    @staticmethod
+    def success(operation: str) -> int:
+        """The status of an operation that succeeds."""
+        return SUCCESS[operation.split()[0]]
+
     @property
     def method(self) -> str:
         """The HTTP method."""
