@@ -175,6 +175,7 @@ class Service:
         env = {
             **os.environ,
             "APP_ENV": "production",
+            "AUTH_MODE": "none",  # the figures measure the service, not the token checks
             "SECRET_KEY": "bench-only-secret",
             "DATABASE_URL": database_url,
             "HOST": "127.0.0.1",

@@ -22,6 +22,7 @@ def production_client():
     """A test client of the app in its production configuration, on the bench database."""
     os.environ.update(
         APP_ENV="production",
+        AUTH_MODE="none",
         SECRET_KEY="bench-only-secret",  # noqa: S106 - a throwaway local process
         DATABASE_URL=normalize_database_url(os.environ["BENCH_DATABASE_URL"]),
     )
