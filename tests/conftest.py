@@ -10,7 +10,7 @@ from sqlalchemy import delete, event
 
 from app.extensions import db
 from app.models import Course, Enrollment, Student
-from tests.support.databases import DatabaseFactory, make_app
+from tests.support.databases import DatabaseFactory, inserting, make_app
 from tests.support.pgcluster import PrivateCluster, missing
 from tests.support.servers import Figures
 from tests.support.tools import require
@@ -55,37 +55,23 @@ def client(app):
 @pytest.fixture
 def make_student(app):
     """Factory inserting a student straight into the database; returns its id."""
-    counter = iter(range(1, 1_000_000))
 
-    def factory(name: str | None = None, email: str | None = None) -> int:
-        number = next(counter)
-        with app.app_context():
-            student = Student(
-                name=name or f"Student {number:04d}", email=email or f"s{number}@example.edu"
-            )
-            db.session.add(student)
-            db.session.commit()
-            return student.id
+    def build(number: int, name: str | None = None, email: str | None = None) -> Student:
+        return Student(
+            name=name or f"Student {number:04d}", email=email or f"s{number}@example.edu"
+        )
 
-    return factory
+    return inserting(app, build)
 
 
 @pytest.fixture
 def make_course(app):
     """Factory inserting a course straight into the database; returns its id."""
-    counter = iter(range(1, 1_000_000))
 
-    def factory(
-        code: str | None = None, title: str = "A course", capacity: int | None = None, **fields
-    ) -> int:
-        number = next(counter)
-        with app.app_context():
-            course = Course(code=code or f"C{number:04d}", title=title, capacity=capacity, **fields)
-            db.session.add(course)
-            db.session.commit()
-            return course.id
+    def build(number: int, code: str | None = None, title: str = "A course", **fields) -> Course:
+        return Course(code=code or f"C{number:04d}", title=title, **fields)
 
-    return factory
+    return inserting(app, build)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ own on that server, so concurrent runs never collide. An unreachable server
 fails the run; it never falls back to SQLite.
 """
 
+import itertools
 import os
 import subprocess
 import sys
@@ -102,6 +103,20 @@ class DatabaseFactory:
 def make_app(database_url: str, **overrides):
     """An app in testing mode bound to ``database_url``."""
     return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+def inserting(app, build):
+    """A factory adding ``build(number, **fields)`` to the database; it returns the row's id."""
+    numbers = itertools.count(1)
+
+    def factory(**fields) -> int:
+        with app.app_context():
+            row = build(next(numbers), **fields)
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+
+    return factory
 
 
 def migrate(database_url: str) -> None:
