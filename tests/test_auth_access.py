@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from tests.access_table import Cell, cells
+from tests.support.access_table import Cell, cells
 
 SECRET_LENGTH = 40
 OWN_EXTERNAL_ID = "s1001"

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from app.models import Student
-from tests.identity_provider import AUDIENCE, new_private_key, public_pem
+from tests.support.identity_provider import AUDIENCE, new_private_key, public_pem
 
 STAFF_ONLY = "/students"  # GET: registrar or admin
 

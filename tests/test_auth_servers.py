@@ -8,7 +8,6 @@
 - a production instance refuses to start without AUTH_MODE, naming what to set.
 """
 
-import json
 import subprocess
 import sys
 import threading
@@ -19,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.access_table import TABLE, Cell, cells
-from tests.servers import ROOT, Figures, GunicornServer, http, migrate_database
+from tests.support.access_table import TABLE, Cell, cells
+from tests.support.servers import ROOT, Figures, GunicornServer, http
 
 pytestmark = pytest.mark.slow
 
@@ -79,13 +78,9 @@ class Instance:
         self.engine = engine
 
     def call(self, method: str, path: str, body=None, headers=None):
-        """(status, parsed JSON body or None, headers)."""
-        status, response_headers, data = http(method, self.server.url + path, body, headers=headers)
-        try:
-            parsed = json.loads(data) if data else None
-        except ValueError:
-            parsed = None
-        return status, parsed, response_headers
+        """(status, body: decoded JSON or text, headers)."""
+        reply = http(method, self.server.url + path, body, headers=headers)
+        return reply.status, reply.body, reply.headers
 
     def snapshot(self) -> dict:
         """Every row of every table."""
@@ -102,8 +97,7 @@ class Instance:
 @pytest.fixture(scope="module")
 def instances(databases, identity_provider, tmp_path_factory):
     """One production instance per AUTH_MODE, started together, sharing one database."""
-    database_url = databases.new("auth")
-    migrate_database(database_url)
+    database_url = databases.migrated("auth")
     engine = create_engine(database_url, poolclass=NullPool)
     logs = tmp_path_factory.mktemp("logs")
     servers = {

@@ -6,7 +6,7 @@ from app.auth.identity import Identity
 from app.extensions import db
 from app.models import Student
 from config import auth_settings, load_config
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 FRONTEND = "http://localhost:8280"
 OTHER_FRONTEND = "http://127.0.0.1:8281"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 ISSUER = "https://idp.example.edu/realms/school"
 AUDIENCE = "enrollment-api"
