@@ -165,3 +165,32 @@ def test_metrics_in_none_mode_need_the_scrape_token_when_one_is_set(client, auth
 def test_none_mode_lets_every_caller_act_as_admin(client, records):
     assert client.delete(f"/courses/{records['free']}").status_code == 204
     assert client.get("/students").status_code == 200
+
+
+@pytest.mark.usefixtures("tokens_mode")
+def test_writes_and_refusals_are_audited_with_the_caller(client, records, caplog):
+    caplog.set_level("INFO", logger="app.audit")
+    client.delete(f"/courses/{records['free']}", headers=bearer("registrar"))
+    client.delete(f"/students/{records['own']}/courses/{records['course']}")
+    client.delete(
+        f"/students/{records['own']}/courses/{records['course']}", headers=bearer("student")
+    )
+
+    events = [
+        (
+            r.action,
+            r.outcome,
+            r.status,
+            r.actor,
+            r.actor_role,
+            getattr(r, "student_id", None),
+        )
+        for r in caplog.records
+        if r.name == "app.audit" and r.event == "write"
+    ]
+    unenroll = "DELETE /students/<id:student_id>/courses/<id:course_id>"
+    assert events == [
+        ("DELETE /courses/<id:course_id>", "forbidden", 403, "registrar-batch", "registrar", None),
+        (unenroll, "unauthenticated", 401, "anonymous", None, records["own"]),
+        (unenroll, "done", 204, OWN_EXTERNAL_ID, "student", records["own"]),
+    ]

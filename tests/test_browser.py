@@ -62,7 +62,7 @@ async function run() {
   out.course = {status: r.status, location: r.headers.get("Location"), id: course.id};
   r = await send("POST", "/students/" + student.id + "/courses", {course_ids: [course.id]}, auth);
   out.enroll = {status: r.status, courses: (await r.json()).courses.map(c => c.code)};
-  r = await fetch(api + "/students?page_size=1");
+  r = await fetch(api + "/students?page_size=1", {headers: {"Authorization": auth.Authorization}});
   out.list = {status: r.status, pagination: JSON.parse(r.headers.get("X-Pagination"))};
   return out;
 }
