@@ -8,7 +8,9 @@ was. The suite runs it on SQLite, and on PostgreSQL with TEST_DATABASE_URL.
 import pytest
 from sqlalchemy import text
 
+from app.auth.policy import METRICS_ENDPOINT, PUBLIC_ENDPOINTS
 from app.extensions import db
+from app.models import Course, Enrollment, Student
 from tests.support.access_table import Cell, cells
 
 SECRET_LENGTH = 40
@@ -43,14 +45,21 @@ def tokens_mode(auth_mode):
 
 
 @pytest.fixture
-def records(make_student, make_course, enroll_rows):
+def records(app):
     """The student tied to the student token, another student, a shared course and a free one."""
-    own = make_student(external_id=OWN_EXTERNAL_ID)
-    other = make_student(external_id="s2002")
-    course, free = make_course(), make_course()
-    enroll_rows(own, course)
-    enroll_rows(other, course)
-    return {"own": own, "other": other, "course": course, "free": free}
+    with app.app_context():
+        own = Student(name="Own", email="own@example.edu", external_id=OWN_EXTERNAL_ID)
+        other = Student(name="Other", email="other@example.edu", external_id="s2002")
+        course, free = Course(code="SHARED", title="Shared"), Course(code="FREE", title="Free")
+        db.session.add_all([own, other, course, free])
+        db.session.flush()
+        db.session.add_all(
+            [Enrollment(student=own, course=course), Enrollment(student=other, course=course)]
+        )
+        db.session.commit()
+        ids = {"own": own.id, "other": other.id, "course": course.id, "free": free.id}
+        db.session.remove()
+    return ids
 
 
 @pytest.fixture
@@ -194,3 +203,16 @@ def test_writes_and_refusals_are_audited_with_the_caller(client, records, caplog
         (unenroll, "unauthenticated", 401, "anonymous", None, records["own"]),
         (unenroll, "done", 204, OWN_EXTERNAL_ID, "student", records["own"]),
     ]
+
+
+def test_every_api_operation_declares_its_access_rule(app):
+    declared = []
+    for url_rule in app.url_map.iter_rules():
+        if url_rule.endpoint in PUBLIC_ENDPOINTS or url_rule.endpoint == METRICS_ENDPOINT:
+            continue
+        view_class = app.view_functions[url_rule.endpoint].view_class
+        for method in sorted(url_rule.methods - {"HEAD", "OPTIONS"}):
+            rule = getattr(getattr(view_class, method.lower()), "access_rule", None)
+            assert rule is not None, f"{method} {url_rule.rule} declares no access rule"
+            declared.append((method, url_rule.rule, rule.name))
+    assert len(declared) == 16

@@ -121,7 +121,9 @@ def test_two_workers_log_json_lines_and_metrics_add_up_across_workers(tmp_path, 
         {"method", "path", "status", "duration_ms", "request_id"} <= set(line) for line in requests
     )
     assert any(line["path"] == "/livez" and line["request_id"] == "probe-1" for line in requests)
-    [audit] = [line for line in lines if line["logger"] == "app.audit"]
+    [audit] = [
+        line for line in lines if line["logger"] == "app.audit" and line["event"] == "enrollment"
+    ]
     assert (audit["student_id"], audit["course_ids"], audit["outcome"]) == (
         student, [course], "created"
     )  # fmt: skip
