@@ -23,6 +23,9 @@ from app.models import Course, Enrollment, Student
 from config import normalize_database_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# A developer's .env must not reach the servers and flask commands the tests start; the tests
+# of .env itself turn it back on for their own processes.
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 
 
 class DatabaseFactory:
