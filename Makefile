@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format openapi db-upgrade db-check migrate reset-db seed
+.PHONY: help run test test-fast lint format openapi db-upgrade db-check reset-db seed
 .PHONY: clean install install-dev lock audit
 
 ## help: list the targets
@@ -83,8 +83,6 @@ db-upgrade: install
 db-check: install
 	$(BIN)/flask db current
 	$(BIN)/flask db check
-
-migrate: db-upgrade
 
 # Refuses anything but a SQLite database outside production unless FORCE=1 (tools/reset_db.py).
 ## reset-db: delete the development database and migrate a new one (FORCE=1 for others)
