@@ -63,7 +63,7 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/bandit --quiet --severity-level medium -r app config.py logformat.py wsgi.py
+	$(BIN)/bandit --quiet --severity-level medium -r app config.py logformat.py wsgi.py tools
 	$(BIN)/hadolint Dockerfile
 
 ## format: fix what ruff can fix and format the code
