@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.servers import GUNICORN, ROOT, GunicornServer, migrate_database
+from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
 
 def write_dotenv(directory, **settings) -> None:
@@ -61,8 +61,7 @@ def test_flask_skip_dotenv_leaves_the_file_unread(tmp_path):
 
 @pytest.mark.slow
 def test_gunicorn_takes_its_settings_and_the_apps_from_dotenv(tmp_path, databases):
-    database = databases.new("dotenv")
-    migrate_database(database)
+    database = databases.migrated("dotenv")
     write_dotenv(
         tmp_path,
         GUNICORN_WORKER_CLASS="gthread",  # gunicorn.conf.py reads it in the master
@@ -75,7 +74,7 @@ def test_gunicorn_takes_its_settings_and_the_apps_from_dotenv(tmp_path, database
         database_url=database,
         workers=1,
         # run from the directory that holds the .env, with the project importable
-        command=("env", "-C", str(tmp_path), str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"),
+        command=("env", "-C", str(tmp_path), GUNICORN, "-c", str(ROOT / "gunicorn.conf.py"),
                  "wsgi:app"),
         env={"FLASK_SKIP_DOTENV": "0", "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
@@ -91,9 +90,9 @@ def test_gunicorn_takes_its_settings_and_the_apps_from_dotenv(tmp_path, database
         listed = server.get("/students")
         workers = len(server.worker_pids())
 
-    assert refused[0] == 401
-    assert created[0] == 201
-    assert [s["email"] for s in json.loads(listed[2])] == ["ada@example.edu"]
+    assert refused.status == 401
+    assert created.status == 201
+    assert [student["email"] for student in listed.body] == ["ada@example.edu"]
     assert workers == 1
     messages = [line["message"] for line in server.log_lines()]
     assert "Using worker: gthread" in messages

@@ -9,7 +9,7 @@ import pytest
 
 from config import load_config, log_format
 from logformat import JsonLineFormatter, TextLineFormatter, configured_formatter
-from tests.servers import GunicornServer, migrate_database
+from tests.support.servers import GunicornServer
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ +[\w.]+: ")
 
@@ -78,8 +78,7 @@ def test_a_json_line_carries_the_same_record_as_one_object():
 
 @pytest.mark.slow
 def test_gunicorn_and_the_app_log_text_lines_in_development(tmp_path, databases):
-    database = databases.new("textlogs")
-    migrate_database(database)
+    database = databases.migrated("textlogs")
     server = GunicornServer(
         tmp_path, database_url=database, workers=1, env={"APP_ENV": "development"}
     )
@@ -96,8 +95,7 @@ def test_gunicorn_and_the_app_log_text_lines_in_development(tmp_path, databases)
 
 @pytest.mark.slow
 def test_log_format_json_gives_json_lines_in_development_too(tmp_path, databases):
-    database = databases.new("jsonlogs")
-    migrate_database(database)
+    database = databases.migrated("jsonlogs")
     server = GunicornServer(
         tmp_path,
         database_url=database,

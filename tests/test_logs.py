@@ -9,7 +9,7 @@ from app.extensions import db
 from app.logs import install_stdout_handler
 from app.models import Enrollment
 from logformat import HANDLER_NAME, JsonLineFormatter
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from config import normalize_database_url
-from tests.servers import ROOT, GunicornServer, free_port, migrate_database
+from tests.support.databases import migrate
+from tests.support.servers import ROOT, GunicornServer, free_port
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -129,7 +130,7 @@ def test_killing_make_run_stops_gunicorn_and_frees_the_port(tmp_path, databases)
 
 def test_reset_db_empties_the_development_sqlite_database(tmp_path):
     database = f"sqlite:///{tmp_path / 'dev.db'}"
-    migrate_database(database)
+    migrate(database)
     add_student(database)
 
     reset = make("reset-db", env={"APP_ENV": "development", "DATABASE_URL": database})
@@ -151,7 +152,7 @@ def test_reset_db_refuses_other_databases_and_production_and_changes_nothing(
 ):
     if database == "sqlite":
         database = f"sqlite:///{tmp_path / 'prod.db'}"
-        migrate_database(database)
+        migrate(database)
         add_student(database)
 
     reset = make(
@@ -167,7 +168,7 @@ def test_reset_db_refuses_other_databases_and_production_and_changes_nothing(
 
 def test_reset_db_with_force_resets_any_database(databases):
     database = databases.new("reset")  # PostgreSQL when TEST_DATABASE_URL is set
-    migrate_database(database)
+    migrate(database)
     add_student(database)
 
     reset = make(
