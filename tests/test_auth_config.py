@@ -134,3 +134,14 @@ def test_none_mode_in_production_starts_and_warns(production_env, caplog):
         application = create_app()
     assert application.config["AUTH_MODE"] == "none"
     assert any("AUTH_MODE=none" in record.getMessage() for record in caplog.records)
+
+
+def test_empty_settings_mean_their_defaults_as_in_env_example():
+    empty = dict.fromkeys(
+        ("AUTH_MODE", "AUTH_ALGORITHMS", "AUTH_ROLES_CLAIM", "AUTH_LEEWAY_SECONDS", "API_TOKENS",
+         "METRICS_TOKEN"), "")  # fmt: skip
+    settings = auth_settings(empty, "development")
+    assert settings["AUTH_MODE"] == "none"
+    assert settings["AUTH_ALGORITHMS"] == ["RS256", "ES256"]
+    assert settings["AUTH_LEEWAY_SECONDS"] == 30
+    assert "AUTH_MODE must be set" in refusal({**PRODUCTION, **empty})
