@@ -162,6 +162,7 @@ def schemathesis_command(instance: Instance, provider) -> list[str]:
     """The schemathesis command line against one instance, as an admin where one is needed."""
     command = [
         str(SCHEMATHESIS),
+        f"--config-file={ROOT / 'schemathesis.toml'}",
         "run",
         f"{instance.server.url}/openapi.json",
         "--checks=all",
@@ -174,12 +175,14 @@ def schemathesis_command(instance: Instance, provider) -> list[str]:
     return command
 
 
-def test_schemathesis_from_outside_finds_no_failure_in_any_mode(instances, identity_provider):
+def test_schemathesis_from_outside_finds_no_failure_in_any_mode(
+    instances, identity_provider, tmp_path
+):
     # The three runs go at once: each mostly waits on its own server.
     runs = {
         mode: subprocess.Popen(
             schemathesis_command(instance, identity_provider),
-            cwd=ROOT,
+            cwd=tmp_path,  # its cache goes there, not into the project
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -191,6 +194,7 @@ def test_schemathesis_from_outside_finds_no_failure_in_any_mode(instances, ident
     for mode, run in runs.items():
         assert run.returncode == 0, f"{mode}:\n{outputs[mode][-6000:]}"
         assert "16 passed" in outputs[mode], f"{mode}:\n{outputs[mode][-3000:]}"
+        assert "schemathesis.toml" in outputs[mode], "the project's configuration was not read"
 
 
 # --- the access table over HTTP -------------------------------------------------------
