@@ -49,14 +49,18 @@ class Rule:
         """Anyone may call, without credentials."""
         return self.name == "public"
 
+    @property
+    def staff_roles(self) -> str:
+        """The roles that may call for any student, in words (``admin or registrar``)."""
+        return " or ".join(role for role in (ADMIN, REGISTRAR) if role in self.roles)
+
     def describe(self) -> str:
         """Who may call, in words (for the OpenAPI description)."""
         if self.public:
             return "anyone, without credentials"
-        roles = " or ".join(role for role in (ADMIN, REGISTRAR) if role in self.roles)
         if self.owner:
-            return f"{roles}; a student for their own record"
-        return roles
+            return f"{self.staff_roles}; a student for their own record"
+        return self.staff_roles
 
     def check(self, caller: Caller, path_ids: dict) -> None:
         """Refuse (403) a caller this rule does not let through."""
@@ -68,8 +72,7 @@ class Rule:
             _require_owner(caller, path_ids["student_id"])
             return
         held = f"your role is {caller.role}" if caller.role else "your token carries no role"
-        needed = " or ".join(role for role in (ADMIN, REGISTRAR) if role in self.roles)
-        raise NotAllowed(f"This operation needs the role {needed}; {held}.")
+        raise NotAllowed(f"This operation needs the role {self.staff_roles}; {held}.")
 
 
 PUBLIC = Rule("public", frozenset({ADMIN, REGISTRAR, STUDENT}))
