@@ -4,6 +4,7 @@ import hashlib
 import inspect
 
 from flask_smorest import Api
+from werkzeug.exceptions import NotFound
 
 from app.problem_api import OVERRIDDEN_PRIVATE_METHODS, ProblemApi
 
@@ -52,8 +53,12 @@ def test_the_overrides_take_effect_in_the_served_spec(client):
     assert spec["components"]["headers"]["PAGINATION"]["schema"] == {"type": "string"}
 
 
-def test_http_errors_answered_by_flask_smorest_are_problem_json(client):
-    response = client.get("/students/1/no-such-thing")
+def test_flask_smorest_handler_answers_http_errors_as_problem_json(app):
+    # flask-smorest registers this handler for HTTPException too, so it must answer the same.
+    with app.test_request_context("/students/1/no-such-thing"):
+        response = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].handle_http_exception(
+            NotFound()
+        )
 
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
