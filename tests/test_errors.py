@@ -7,7 +7,7 @@ import pytest
 from app.errors import DOMAIN_STATUS
 from app.models import Student
 from app.services.errors import DomainError
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
