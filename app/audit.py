@@ -1,43 +1,25 @@
-"""Audit events on the ``app.audit`` logger: every write request, and every enrollment change.
+"""The audit of write requests: one ``event: write`` per POST, PATCH and DELETE on the API.
 
-Each event names the caller (``actor``: the token name, or the JWT ``sub`` with
-``actor_issuer``; ``anonymous`` in ``AUTH_MODE=none`` or when no valid
-credentials were sent; ``system`` outside a request) and its ``actor_role``,
-the ``event`` kind, the ``action``, the ids involved and the ``outcome``.
-
-- ``event: write``: one per POST, PATCH and DELETE on the API, whatever its end,
-  refusals (401, 403) included. ``action`` is the method and route template
-  (``DELETE /students/<id:student_id>``), the ids come from the path, the body
-  (``student_id``, ``course_id``, ``course_ids``) and, for creates, the new id;
-  ``outcome`` says how it ended and ``status`` is the HTTP status.
-- ``event: enrollment``: what the enrollment rules did (:mod:`app.enrollment`).
-
-The request id is added to every record by :mod:`app.logs`.
+Logged after the view, whatever the request's end, refusals (401, 403)
+included, through :func:`app.services.audit.audit_event` (which names the
+caller). ``action`` is the method and route template (``DELETE
+/students/<id:student_id>``); the ids come from the path, the body
+(``student_id``, ``course_id``, ``course_ids``) and, for creates, the new id;
+``outcome`` says how it ended and ``status`` is the HTTP status. What the
+enrollment rules did is logged by :mod:`app.services.enrollment` as
+``event: enrollment``.
 """
 
-import logging
-
-from flask import Flask, Response, request
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.auth.caller import current_caller
 from app.routing import WRITE_METHODS
-
-audit_log = logging.getLogger("app.audit")
+from app.services.audit import audit_event
 
 OUTCOMES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
 BODY_IDS = ("student_id", "course_id", "course_ids")
 # Creates answer with the new record; its id is logged under the name of its kind.
 CREATED_ID = {"students.Students": "student_id", "courses.Courses": "course_id"}
-
-
-def audit(event: str, action: str, outcome: str, **fields) -> None:
-    """Log one audit event with the current caller."""
-    named = " ".join(f"{key} {value}" for key, value in fields.items())
-    extra = {"event": event, "action": action, "outcome": outcome, **fields}
-    audit_log.info(
-        "%s %s: %s", action, named, outcome, extra={**extra, **current_caller().audit_fields()}
-    )
 
 
 def outcome_of(status: int) -> str:
@@ -68,7 +50,7 @@ def audit_write(response: Response) -> Response:
     """Log every write request on the API with its caller, ids and outcome."""
     if request.method in WRITE_METHODS and request.blueprint in {"students", "courses"}:
         rule = request.url_rule.rule
-        audit(
+        audit_event(
             "write",
             f"{request.method} {rule}",
             outcome_of(response.status_code),
@@ -76,8 +58,3 @@ def audit_write(response: Response) -> Response:
             **request_ids(response),
         )
     return response
-
-
-def register_audit(app: Flask) -> None:
-    """Log an audit event for every write request."""
-    app.after_request(audit_write)

@@ -4,7 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app import enrollment, queries
+from app import queries
 from app.auth.policy import (
     BODY_OWNER_OR_STAFF,
     OWNER_OR_STAFF,
@@ -12,21 +12,21 @@ from app.auth.policy import (
     access,
     require_access_to_student,
 )
-from app.database import commit_or_conflict, read_without_transaction
-from app.extensions import db
-from app.models import Student
+from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
+    ENROLLMENT,
+    STUDENT,
+    STUDENT_COURSES,
+    STUDENTS,
     CourseIdSchema,
     EnrollmentRequestSchema,
-    EnrollmentSchema,
     EnrollPairSchema,
-    StudentCourseSchema,
     StudentCreateSchema,
     StudentQuerySchema,
-    StudentSchema,
     StudentUpdateSchema,
 )
+from app.services import enrollment, students
 
 blp = Blueprint("students", __name__, description="Students and their course enrollments")
 blp.before_request(read_without_transaction)
@@ -35,24 +35,13 @@ BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new student", "schema": {"type": "string"}}}
 
 
-def student_url(student: Student) -> str:
-    """The canonical URL of a student."""
-    return url_for("students.StudentById", student_id=student.id)
-
-
-def duplicate_detail(data: dict) -> str:
-    """The 409 detail for a student whose unique fields clash with another's."""
-    unique = [f"{field} {data[field]}" for field in ("email", "external_id") if data.get(field)]
-    return f"A student with {' or '.join(unique)} already exists."
-
-
 @blp.route("/students")
 class Students(MethodView):
     """The student collection."""
 
     @access(STAFF)
     @blp.arguments(StudentQuerySchema, location="query")
-    @blp.response(200, StudentSchema(many=True))
+    @blp.response(200, STUDENTS)
     @blp.paginate(page_size=20, max_page_size=100)
     def get(self, args, pagination_parameters):
         """List students, ordered by id"""
@@ -60,14 +49,13 @@ class Students(MethodView):
 
     @access(STAFF)
     @blp.arguments(StudentCreateSchema)
-    @blp.response(201, StudentSchema, headers=LOCATION)
+    @blp.response(201, STUDENT, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
         """Create a student"""
-        student = Student(**data)
-        db.session.add(student)
-        commit_or_conflict(duplicate_detail(data))
-        return queries.student_detail(student.id), {"Location": student_url(student)}
+        student_id = students.create_student(data)
+        location = url_for("students.StudentById", student_id=student_id)
+        return queries.student_detail(student_id), {"Location": location}
 
 
 @blp.route("/students/<id:student_id>")
@@ -75,7 +63,7 @@ class StudentById(MethodView):
     """One student."""
 
     @access(OWNER_OR_STAFF)
-    @blp.response(200, StudentSchema)
+    @blp.response(200, STUDENT)
     @error_responses(blp, 404)
     def get(self, student_id):
         """Get a student with their courses"""
@@ -83,14 +71,11 @@ class StudentById(MethodView):
 
     @access(STAFF)
     @blp.arguments(StudentUpdateSchema)
-    @blp.response(200, StudentSchema)
+    @blp.response(200, STUDENT)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, student_id):
         """Update a student's name, email or external_id"""
-        student = queries.get_student(student_id)
-        for field, value in data.items():
-            setattr(student, field, value)
-        commit_or_conflict(duplicate_detail(data))
+        students.update_student(student_id, data)
         return queries.student_detail(student_id)
 
     @access(STAFF)
@@ -98,7 +83,7 @@ class StudentById(MethodView):
     @error_responses(blp, 404)
     def delete(self, student_id):
         """Delete a student and their enrollments"""
-        enrollment.delete_student(queries.get_student(student_id))
+        students.delete_student(student_id)
 
 
 @blp.route("/students/<id:student_id>/courses")
@@ -106,7 +91,7 @@ class StudentCourses(MethodView):
     """The courses one student is enrolled in."""
 
     @access(OWNER_OR_STAFF)
-    @blp.response(200, StudentCourseSchema(many=True))
+    @blp.response(200, STUDENT_COURSES)
     @error_responses(blp, 404)
     def get(self, student_id):
         """List a student's courses, ordered by code"""
@@ -114,8 +99,8 @@ class StudentCourses(MethodView):
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(EnrollmentRequestSchema)
-    @blp.response(201, StudentSchema, description="At least one enrollment was created")
-    @blp.alt_response(200, schema=StudentSchema, description="Nothing changed", success=True)
+    @blp.response(201, STUDENT, description="At least one enrollment was created")
+    @blp.alt_response(200, schema=STUDENT, description="Nothing changed", success=True)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in courses (all or nothing, idempotent)"""
@@ -141,13 +126,13 @@ class StudentEnroll(MethodView):
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(CourseIdSchema)
-    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
-    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @blp.response(201, ENROLLMENT, description="The enrollment was created")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in one course"""
-        row, created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
-        return row, 201 if created else 200
+        made, created = enrollment.enroll_one(student_id, data["course_id"])
+        return made, 201 if created else 200
 
 
 @blp.route("/enroll")
@@ -156,12 +141,11 @@ class Enroll(MethodView):
 
     @access(BODY_OWNER_OR_STAFF)
     @blp.arguments(EnrollPairSchema)
-    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
-    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @blp.response(201, ENROLLMENT, description="The enrollment was created")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
         """Enroll a student in one course"""
-        student_id, course_id = data["student_id"], data["course_id"]
-        require_access_to_student(student_id)
-        row, created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
-        return row, 201 if created else 200
+        require_access_to_student(data["student_id"])
+        made, created = enrollment.enroll_one(data["student_id"], data["course_id"])
+        return made, 201 if created else 200

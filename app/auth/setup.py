@@ -1,29 +1,23 @@
-"""Binding identity and access to an app: the caller check and the spec plugin."""
+"""Binding identity and access to an app.
+
+The caller check itself is the first step of the request pipeline
+(:mod:`app.pipeline`), and the spec plugin is one of those the API is created
+with (``register_api`` in :mod:`app`); this module gives the app the way of
+knowing who calls in its ``AUTH_MODE``.
+"""
 
 import logging
 
 from flask import Flask
 
 from app.auth.identity import Identity
-from app.auth.openapi import AccessPlugin
-from app.auth.policy import authorize_request
-from app.extensions import api
 
 logger = logging.getLogger("app.auth")
 
 
 def register_auth(app: Flask) -> None:
-    """Check every request's caller first, and document access in the spec.
-
-    Call after ``api.init_app`` and before the blueprints are registered, so the
-    spec plugin sees every operation.
-    """
+    """Give the app its ``AUTH_MODE``'s way of knowing callers; warn when production is open."""
     app.extensions["identity"] = Identity(app.config)
-    plugin = AccessPlugin(app.config["AUTH_MODE"])
-    plugin.init_spec(api.spec)
-    api.spec.plugins.append(plugin)
-    # First in line: a refused request learns nothing from the body checks.
-    app.before_request_funcs.setdefault(None, []).insert(0, authorize_request)
     if app.config["AUTH_MODE"] == "none" and app.config["APP_ENV"] == "production":
         logger.warning(
             "AUTH_MODE=none: every caller acts as admin; only run this way behind a gateway "

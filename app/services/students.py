@@ -1,0 +1,64 @@
+"""Student writes: create, update, delete, each one transaction."""
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from app.database import unique_or_raise
+from app.extensions import db
+from app.metrics import ENROLLMENTS_REMOVED
+from app.models import Enrollment, Student
+from app.services.audit import audit
+from app.services.errors import DuplicateStudent, StudentNotFound
+
+# The student fields another student may not share.
+UNIQUE_FIELDS = ("email", "external_id")
+
+
+def load_student(student_id: int) -> Student:
+    """The student with this id; raises StudentNotFound."""
+    student = db.session.get(Student, student_id)
+    if student is None:
+        raise StudentNotFound(student_id)
+    return student
+
+
+def duplicate(fields: Mapping) -> DuplicateStudent:
+    """The error for ``fields`` clashing with another student's email or external_id."""
+    unique = {name: fields[name] for name in UNIQUE_FIELDS if fields.get(name)}
+    return DuplicateStudent(unique)
+
+
+def create_student(fields: Mapping) -> int:
+    """Add a student from validated ``fields``; return its id. Raises DuplicateStudent."""
+    student = Student(**fields)
+    with unique_or_raise(duplicate(fields)):
+        db.session.add(student)
+        db.session.flush()
+        student_id = student.id
+        db.session.commit()
+    return student_id
+
+
+def update_student(student_id: int, changes: Mapping) -> None:
+    """Apply validated ``changes`` to a student. Raises StudentNotFound, DuplicateStudent."""
+    student = load_student(student_id)
+    for field, value in changes.items():
+        setattr(student, field, value)
+    with unique_or_raise(duplicate(changes)):
+        db.session.commit()
+
+
+def delete_student(student_id: int) -> None:
+    """Delete a student; the database cascades its enrollments away (audited)."""
+    student = load_student(student_id)
+    # No enrollment of this student may be added until the transaction ends.
+    db.session.execute(select(Student.id).where(Student.id == student_id).with_for_update())
+    course_ids = list(
+        db.session.scalars(select(Enrollment.course_id).where(Enrollment.student_id == student_id))
+    )
+    db.session.delete(student)
+    db.session.commit()
+    if course_ids:
+        audit("delete_student", student_id, course_ids, "removed")
+        ENROLLMENTS_REMOVED.inc(len(course_ids))
