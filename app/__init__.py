@@ -3,15 +3,18 @@
 from flask import Flask
 
 from app import courses, health, students
+from app.bodies import register_body_limits
 from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
 from app.docs import register_docs
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
+from app.limits import register_rate_limits
 from app.links import register_links
 from app.logs import register_logging
 from app.metrics import register_metrics
+from app.proxy import register_proxy
 from app.routing import register_routing
 from app.security import register_security
 from config import load_config
@@ -27,11 +30,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_security(app)  # before the blueprints: its spec plugin documents them
     register_links(app)  # before the blueprints too: its spec plugin links their responses
+    register_rate_limits(app)  # after security (the caller is known), before the blueprints
     register_blueprints(app)
     register_cors(app)
     register_docs(app)
     register_commands(app)
     register_metrics(app)
+    register_proxy(app)
+    register_body_limits(app)
     return app
 
 

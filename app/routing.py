@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -38,13 +38,21 @@ def require_json_body() -> None:
         raise UnsupportedMediaType("Send the request body as application/json.")
 
 
+def options_without_media_type(response: Response) -> Response:
+    """Flask's automatic OPTIONS answer has no body: it claims no (text/html) media type."""
+    if request.method == "OPTIONS" and response.calculate_content_length() == 0:
+        del response.headers["Content-Type"]
+    return response
+
+
 def register_routing(app: Flask) -> None:
-    """Install the id converter (documented in the spec) and the JSON body check."""
+    """Install the id converter (documented in the spec), the JSON body check, OPTIONS."""
     app.url_map.converters["id"] = IdConverter
     api.register_converter(
         IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
     )
     app.before_request(require_json_body)
+    app.after_request(options_without_media_type)
 
 
 def error_responses(blp, *statuses: int):

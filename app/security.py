@@ -13,6 +13,7 @@ from flask import Flask, Response, current_app, request
 
 from app.errors import problem_response
 from app.extensions import api
+from app.limits import refuse_after_failed_authentications
 from app.routing import WRITE_METHODS
 
 SECURITY_SCHEME = "bearerAuth"
@@ -45,6 +46,7 @@ def require_write_token() -> Response | None:
     tokens = current_app.config.get("API_TOKENS")
     if not tokens or request.method not in WRITE_METHODS or request.routing_exception is not None:
         return None
+    refuse_after_failed_authentications()
     authorization = request.authorization
     if authorization is None or authorization.type != "bearer" or not authorization.token:
         return problem_response(

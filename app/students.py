@@ -2,9 +2,9 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import enrollment, queries
+from app.bodies import Blueprint
 from app.database import commit_or_conflict, read_without_transaction
 from app.extensions import db
 from app.models import Student

@@ -80,8 +80,15 @@ def databases(tmp_path_factory):
 
 
 def make_app(database_url: str, **overrides):
-    """An app in testing mode bound to ``database_url``."""
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    """An app in testing mode bound to ``database_url`` (rate limits off unless overridden)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATELIMIT_ENABLED": False,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="session")
