@@ -9,7 +9,7 @@ PORT ?= 8000
 export FLASK_APP := wsgi
 
 .PHONY: run test test-fast lint format openapi migrate seed clean install install-dev
-.PHONY: audit
+.PHONY: audit tls-selfsigned nginx-check compose-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +39,27 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/pytest -m "not slow"
 
-## lint: ruff (lint and format check), bandit, hadolint (Dockerfile)
-lint: install-dev
+## lint: ruff (lint and format check), bandit, hadolint (Dockerfiles), the compose file
+lint: install-dev compose-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --severity-level medium -r app config.py wsgi.py
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile deploy/nginx.Dockerfile
+
+## compose-check: docker-compose.yml against the Compose specification's schema
+compose-check: install-dev
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+## tls-selfsigned: a throwaway self-signed pair in deploy/tls/ (kept if one is there)
+tls-selfsigned:
+	@if [ -f deploy/tls/fullchain.pem ]; then echo "deploy/tls/ already holds a certificate"; \
+	else mkdir -p deploy/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+	  -subj /CN=localhost -keyout deploy/tls/privkey.pem -out deploy/tls/fullchain.pem \
+	  2>/dev/null && echo "deploy/tls/: self-signed pair for localhost (not for production)"; fi
+
+## nginx-check: nginx -t on the committed deploy/nginx.conf (needs Debian's nginx)
+nginx-check: tls-selfsigned
+	nginx -t -c "$(CURDIR)/deploy/nginx.conf"
 
 format: install-dev
 	$(BIN)/ruff check --fix .
