@@ -52,9 +52,9 @@ class Blueprint(SmorestBlueprint):
 class ChunkedBodyLimit:
     """WSGI middleware giving chunked request bodies the ``Content-Length`` size limit.
 
-    A chunked body is read up to one byte past ``max_bytes`` and handed on
-    with that length as its ``Content-Length``: werkzeug's own check then
-    answers 413 for a body over the limit, exactly as for a sized body.
+    A chunked body is read up to one byte past ``max_bytes`` and handed on as
+    a sized body of that length: werkzeug's own check then answers 413 for a
+    body over the limit, exactly as when the client sent a ``Content-Length``.
     """
 
     def __init__(self, wsgi_app, max_bytes: int):
@@ -68,6 +68,8 @@ class ChunkedBodyLimit:
             body = environ["wsgi.input"].read(self.max_bytes + 1)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
+            # The body is no longer chunked; werkzeug ignores the length while it says so.
+            del environ["HTTP_TRANSFER_ENCODING"]
         return self.wsgi_app(environ, start_response)
 
 

@@ -396,6 +396,49 @@ CASES = [
 ]
 
 
+# --- hostile bodies: every endpoint that takes a body ------------------------------
+BODY_ENDPOINTS = [
+    ("POST", "/students"),
+    ("PATCH", "/students/{student}"),
+    ("POST", "/courses"),
+    ("PATCH", "/courses/{course}"),
+    ("POST", "/students/{student}/courses"),
+    ("POST", "/students/{student}/enroll"),
+    ("POST", "/enroll"),
+]
+NESTED_100K = b"[" * 100_000 + b"]" * 100_000
+NESTED_IN_FIELD = b'{"name": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+DIGITS_5000 = b'{"capacity": ' + b"7" * 5_000 + b"}"
+NEGATIVE_DIGITS_4301 = b'{"course_ids": [-' + b"1" * 4_301 + b"]}"
+for method, path in BODY_ENDPOINTS:
+    CASES += [
+        (f"nested-100k-{method}-{path}", method, path, NESTED_100K, JSON, 400, "too deeply"),
+        (f"nested-in-field-{method}-{path}", method, path, NESTED_IN_FIELD, JSON, 400, "deeply"),
+        (f"digits-5000-{method}-{path}", method, path, DIGITS_5000, JSON, 400, "number literal"),
+        (f"digits-4301-{method}-{path}", method, path, NEGATIVE_DIGITS_4301, JSON, 400, "number"),
+    ]
+CASES += [
+    (
+        "course-ids-101",
+        "POST",
+        "/students/{student}/courses",
+        body('{"course_ids": [' + ", ".join(["1"] * 101) + "]}"),
+        JSON,
+        422,
+        "between 1 and 100 items",
+    ),
+    (
+        "course-ids-520000-in-1-mib",
+        "POST",
+        "/students/{student}/courses",
+        b'{"course_ids": [' + b",".join([b"1"] * 520_000) + b"]}",
+        JSON,
+        422,
+        "between 1 and 100 items",
+    ),
+]
+
+
 def snapshot(db_rows) -> tuple:
     """Every row of every table, as comparable tuples."""
     return (
