@@ -364,6 +364,8 @@ CASES = [
         422,
         "capacity",
     ),
+    ("q-over-254", "GET", "/students?q=" + "a" * 255, None, None, 422, "q"),
+    ("course-q-over-254", "GET", "/courses?q=" + "a" * 255, None, None, 422, "q"),
     ("page-size-0", "GET", "/students?page_size=0", None, None, 422, "page_size"),
     ("page-size-101", "GET", "/courses?page_size=101", None, None, 422, "page_size"),
     ("page-size-10^9", "GET", "/students?page_size=1000000000", None, None, 422, "page_size"),

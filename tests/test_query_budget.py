@@ -153,10 +153,11 @@ def test_unenroll_takes_two_statements(client, seed, count_queries, enrollment_p
     assert len(statements) == 2
 
 
-def explained_plans(app, client, url: str) -> list[str]:
+def explained_plans(app, client, url: str, *switched_off: str) -> list[str]:
     """Run ``url`` and return PostgreSQL's plan for every SELECT it sent.
 
-    Sequential scans are disabled for the EXPLAIN, so the plan names an index
+    Sequential scans (and the plan types named in ``switched_off``, such as
+    ``indexscan``) are disabled for the EXPLAIN, so the plan names an index
     whenever one can serve the lookup (tiny test tables would otherwise be scanned).
     """
     sent: list[tuple[str, object]] = []
@@ -174,7 +175,8 @@ def explained_plans(app, client, url: str) -> list[str]:
         event.remove(engine, "before_cursor_execute", record)
     plans = []
     with engine.connect() as connection:
-        connection.exec_driver_sql("SET enable_seqscan = off")
+        for plan_type in ("seqscan", *switched_off):
+            connection.exec_driver_sql(f"SET enable_{plan_type} = off")
         for statement, parameters in sent:
             rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
             plans.append("\n".join(row[0] for row in rows))
