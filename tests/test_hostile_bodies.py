@@ -13,6 +13,7 @@ import socket
 import flask_migrate
 import pytest
 
+from app.bodies import TOO_MANY_VALUES
 from app.extensions import db
 from app.models import Student
 from app.schemas import Id
@@ -35,19 +36,21 @@ def test_an_over_long_array_is_refused_before_any_element_is_read(
         return original(self, value, attr, data, **kwargs)
 
     monkeypatch.setattr(Id, "_deserialize", counting)
+    url = f"/students/{student}/courses"
     body = b'{"course_ids": [' + b",".join([b"1"] * 520_000) + b"]}"
     assert len(body) < MAX_BODY_BYTES
 
-    refused = client.post(
-        f"/students/{student}/courses", data=body, content_type="application/json"
-    )
-    accepted_shape = client.post(f"/students/{student}/courses", json={"course_ids": [7, 8]})
+    unparsed = client.post(url, data=body, content_type="application/json")
+    refused = client.post(url, json={"course_ids": [1] * 4_000})
+    accepted_shape = client.post(url, json={"course_ids": [7, 8]})
 
+    assert unparsed.status_code == 400
+    assert unparsed.get_json()["detail"] == TOO_MANY_VALUES
     assert refused.status_code == 422
     assert refused.get_json()["errors"] == {
         "json": {"course_ids": ["Must have between 1 and 100 items."]}
     }
-    # The spy sees the two ids of the well-sized list, and none of the 520,000.
+    # The spy sees the two ids of the well-sized list, and none of the others.
     assert deserialized == [7, 8]
     assert accepted_shape.status_code == 422
 
@@ -55,10 +58,11 @@ def test_an_over_long_array_is_refused_before_any_element_is_read(
 @pytest.mark.parametrize(
     ("raw", "detail"),
     [
-        (b"[" * 50_000 + b"]" * 50_000, "The JSON body is nested too deeply."),
+        (b"[" * 2_000 + b"]" * 2_000, "The JSON body is nested too deeply."),
+        (b"[" * 50_000 + b"]" * 50_000, "The JSON body holds too many values"),
         (b'{"name": ' + b"9" * 10_000 + b"}", "The JSON body holds a number literal too long"),
     ],
-    ids=["nested", "long-integer"],
+    ids=["nested", "nested-past-the-value-bound", "long-integer"],
 )
 def test_unreadable_json_is_a_400_without_a_logged_traceback(client, caplog, raw, detail):
     with caplog.at_level(logging.INFO):
