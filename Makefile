@@ -80,7 +80,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
 
 # --- performance -----------------------------------------------------------------
-.PHONY: bench
+.PHONY: bench bench-bodies
 BENCH_ARGS ?=
 
 $(VENV)/.installed-bench: requirements.txt bench/requirements.txt | $(BIN)/python
@@ -90,6 +90,10 @@ $(VENV)/.installed-bench: requirements.txt bench/requirements.txt | $(BIN)/pytho
 ## bench: load benchmark under gunicorn + wrk (SQLite; BENCH_DATABASE_URL for PostgreSQL)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-bodies: worker CPU time of the costliest 1 MiB request bodies (docs/RELIABILITY.md)
+bench-bodies: install
+	$(BIN)/python -m bench.bodies
 
 ## audit: known vulnerabilities in the pinned runtime requirements (pip-audit, PyPI service)
 AUDIT_FLAGS ?=

@@ -6,6 +6,7 @@ the matrix cannot: the work done before a refusal, the logs, chunked transfer
 and gunicorn's own answers.
 """
 
+import io
 import json
 import logging
 import socket
@@ -73,6 +74,32 @@ def test_unreadable_json_is_a_400_without_a_logged_traceback(client, caplog, raw
     assert response.get_json()["detail"].startswith(detail)
     assert not [record for record in caplog.records if record.exc_info]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("size", "status"), [(MIB + 1, 413), (MIB, 422)], ids=["one-byte-over", "at-the-limit"]
+)
+def test_a_chunked_body_is_held_to_the_size_limit_in_the_app(app, size, status):
+    body = b'{"x": "' + b"a" * (size - 9) + b'"}'
+    assert len(body) == size
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/students",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": io.StringIO(),
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "CONTENT_TYPE": "application/json",
+    }
+    started = []
+
+    answer = b"".join(app(environ, lambda status_line, _headers: started.append(status_line)))
+
+    assert started[0].startswith(str(status))
+    assert json.loads(answer)["status"] == status
 
 
 # --- under real gunicorn ------------------------------------------------------------

@@ -4,6 +4,8 @@ The same limits with Redis under real gunicorn, and Redis stopped under load,
 are in tests/test_rate_limits_redis.py.
 """
 
+import logging
+
 import pytest
 from flask import g
 
@@ -11,6 +13,7 @@ from app.limits import address_key, caller_key
 from app.models import Student
 from config import load_config
 from tests.conftest import make_app
+from tests.servers import free_port
 
 SPACED = {"RATELIMIT_GLOBAL": "1000 per minute"}
 
@@ -212,3 +215,22 @@ def test_automatic_options_answers_claim_no_media_type(client):
     assert "Content-Type" not in response.headers
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
     assert response.get_data() == b""
+
+
+def test_an_unreachable_storage_fails_open_with_one_warning(limited, caplog):
+    closed_port = free_port()  # nothing listens there
+    application = limited(
+        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed_port}/0",
+        RATELIMIT_SEARCHES="1 per minute",
+    )
+    client = client_at(application, "198.51.100.10")
+
+    with caplog.at_level(logging.WARNING, logger="app.limits"):
+        statuses = [client.get("/courses?q=x").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "app.limits"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("rate limit storage unreachable")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "rate_limits_failed_open_total 3.0" in metrics
