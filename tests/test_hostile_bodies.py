@@ -11,7 +11,6 @@ import json
 import logging
 import socket
 
-import flask_migrate
 import pytest
 
 from app.bodies import TOO_MANY_VALUES
@@ -19,8 +18,8 @@ from app.extensions import db
 from app.models import Student
 from app.schemas import Id
 from config import MAX_BODY_BYTES
-from tests.conftest import make_app
-from tests.servers import GunicornServer
+from tests.support.databases import make_app
+from tests.support.servers import GunicornServer
 
 MIB = 1024 * 1024
 
@@ -108,11 +107,7 @@ def test_a_chunked_body_is_held_to_the_size_limit_in_the_app(app, size, status):
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory, databases):
     """One gunicorn (2 sync workers) on a migrated database: (server, database URL)."""
-    database_url = databases.new("bodies")
-    app = make_app(database_url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    database_url = databases.migrated("bodies")
     with GunicornServer(tmp_path_factory.mktemp("bodies"), database_url=database_url) as server:
         yield server, database_url
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import ROOT, flask_cli
+from tests.support.databases import flask_cli, make_app
+from tests.support.servers import ROOT
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import ROOT, Figures, flask_cli, migrate_database
+from tests.support.databases import flask_cli, make_app
+from tests.support.servers import ROOT, Figures
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +68,7 @@ def fill(connection) -> None:
 @pytest.fixture
 def database_url(databases):
     """A database of its own, at head."""
-    url = databases.new("realdata")
-    migrate_database(url)
-    return url
+    return databases.migrated("realdata")
 
 
 @pytest.fixture

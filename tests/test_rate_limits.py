@@ -12,8 +12,8 @@ from flask import g
 from app.limits import address_key, caller_key
 from app.models import Student
 from config import load_config
-from tests.conftest import make_app
-from tests.servers import free_port
+from tests.support.databases import make_app
+from tests.support.servers import free_port
 
 SPACED = {"RATELIMIT_GLOBAL": "1000 per minute"}
 

@@ -4,8 +4,6 @@ A private redis-server on a port of the test range is started, stopped under
 load and started again; the shared Redis of the machine is never touched.
 """
 
-import json
-import os
 import shutil
 import socket
 import subprocess
@@ -14,13 +12,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import flask_migrate
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import Figures, GunicornServer, free_port, http
+from tests.support.servers import Figures, GunicornServer, free_port, http, scrape
+from tests.support.tools import missing_command, require
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +38,8 @@ class PrivateRedis:
 
     def start(self) -> "PrivateRedis":
         """Start the server and wait until it accepts connections."""
+        require(missing_command("redis-server"))
         binary = shutil.which("redis-server")
-        if binary is None:
-            message = "redis-server is not installed (Debian package: redis-server)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
         self.process = subprocess.Popen(
             [
                 *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
@@ -85,11 +76,7 @@ def stack(tmp_path_factory, databases):
     """A private Redis and gunicorn (2 workers) counting in it: (redis, gunicorn)."""
     directory = tmp_path_factory.mktemp("ratelimits")
     redis = PrivateRedis(directory, free_port()).start()
-    database_url = databases.new("limits")
-    app = make_app(database_url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    database_url = databases.migrated("limits")
     server = GunicornServer(
         directory,
         database_url=database_url,
@@ -119,11 +106,7 @@ def limits(stack):
 
 def failed_open_total(server: GunicornServer) -> float:
     """The rate_limits_failed_open counter, added up over the workers."""
-    _status, _headers, text = server.get("/metrics")
-    for family in text_string_to_metric_families(text):
-        if family.name == "rate_limits_failed_open":
-            return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
-    return 0.0
+    return scrape(server.get("/metrics").body).get(("rate_limits_failed_open_total", ()), 0.0)
 
 
 def test_both_workers_share_the_counts_in_redis_and_answer_429_problems(limits):
@@ -134,9 +117,9 @@ def test_both_workers_share_the_counts_in_redis_and_answer_429_problems(limits):
     statuses = [status for status, _headers, _body in answers]
     # With per-process memory counters two workers would allow up to twice as many.
     assert statuses == [200] * SEARCHES + [429, 429]
-    _status, headers, body = answers[SEARCHES]
+    _status, headers, problem = answers[SEARCHES]
     assert headers["Content-Type"] == "application/problem+json"
-    assert json.loads(body)["status"] == 429
+    assert problem["status"] == 429
     assert int(headers["Retry-After"]) >= 1
     assert headers["RateLimit-Policy"].startswith(f'"searches";q={SEARCHES};w=60')
     assert headers["RateLimit"].startswith('"searches";r=0;')
@@ -151,8 +134,8 @@ def test_writes_over_the_limit_are_429_and_store_nothing(limits):
     ]
 
     assert statuses == [201, 201, 429]
-    _status, _headers, body = server.get("/students?q=rl")
-    assert sorted(student["email"] for student in json.loads(body)) == [
+    _status, _headers, students = server.get("/students?q=rl")
+    assert sorted(student["email"] for student in students) == [
         "rl0@example.edu",
         "rl1@example.edu",
     ]

@@ -16,12 +16,12 @@ import time
 from http.client import HTTPSConnection
 from pathlib import Path
 
-import flask_migrate
 import pytest
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import ROOT, Figures, GunicornServer, free_port
+from tests.support.databases import make_app
+from tests.support.servers import ROOT, Figures, GunicornServer, free_port
+from tests.support.tools import missing_command, require
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +31,9 @@ SLOW_CLIENTS = 50
 
 
 def require_tool(name: str) -> str:
-    """The path of a command-line tool; missing, it fails under CI and skips elsewhere."""
+    """The path of a Debian tool the test runs (failing under CI, skipping elsewhere)."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if path is None:
-        message = f"{name} is not installed (Debian package: {name}; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(None if path else missing_command(name))
     return path
 
 
@@ -161,11 +157,7 @@ def proxied(tmp_path_factory, databases):
     """gunicorn (2 sync workers, TRUSTED_PROXIES=1) behind nginx; yields (nginx, gunicorn, url)."""
     require_tool("nginx")
     tmp_path = tmp_path_factory.mktemp("proxied")
-    database_url = databases.new("proxy")
-    app = make_app(database_url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
+    database_url = databases.migrated("proxy")
     gunicorn = GunicornServer(
         tmp_path, database_url=database_url, workers=2, env={"TRUSTED_PROXIES": "1"}
     ).start()

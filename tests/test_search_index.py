@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from tests.conftest import TEST_DATABASE_URL
-from tests.test_query_budget import explained_plans
+from tests.support.databases import TEST_DATABASE_URL, explained_plans
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL, reason="trigram indexes exist on PostgreSQL only (set TEST_DATABASE_URL)"
