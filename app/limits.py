@@ -158,8 +158,9 @@ def refuse_after_failed_authentications() -> None:
         for item in limits.auth_failures:
             if not limits.limiter.limiter.test(item, *identifiers):
                 g.applied_rate_limit = AppliedLimit("auth-failures", item, identifiers)
+                setting = current_app.config["RATELIMIT_AUTH_FAILURES"]
                 raise TooManyRequests(
-                    f"Too many failed authentications from this address: at most {item}."
+                    f"Too many failed authentications: at most {setting} per client address."
                 )
     except StorageError as error:
         storage_failed(limits, error)

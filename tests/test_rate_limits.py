@@ -115,7 +115,7 @@ def test_failed_authentications_lock_the_address_out_even_with_the_right_token(l
     assert guesses[0].headers["RateLimit"].startswith('"auth-failures";r=2;')
     assert locked.status_code == 429
     assert locked.get_json()["detail"] == (
-        "Too many failed authentications from this address: at most 3 per 1 minute."
+        "Too many failed authentications: at most 3 per minute per client address."
     )
     assert locked.headers["RateLimit-Policy"] == '"auth-failures";q=3;w=60'
     assert int(locked.headers["Retry-After"]) >= 1
