@@ -14,11 +14,9 @@ import socket
 import pytest
 
 from app.bodies import TOO_MANY_VALUES
-from app.extensions import db
-from app.models import Student
 from app.schemas import Id
 from config import MAX_BODY_BYTES
-from tests.support.databases import make_app
+from tests.support.databases import student_emails
 from tests.support.servers import GunicornServer
 
 MIB = 1024 * 1024
@@ -110,15 +108,6 @@ def gunicorn(tmp_path_factory, databases):
     database_url = databases.migrated("bodies")
     with GunicornServer(tmp_path_factory.mktemp("bodies"), database_url=database_url) as server:
         yield server, database_url
-
-
-def student_emails(database_url: str) -> list[str]:
-    """Every stored student's email."""
-    app = make_app(database_url)
-    with app.app_context():
-        emails = list(db.session.scalars(db.select(Student.email)))
-        db.engine.dispose()
-    return emails
 
 
 def raw_exchange(port: int, head: bytes, chunks=()) -> tuple[int, dict, bytes]:

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app.extensions import db
-from tests.support.databases import make_app
+from tests.support.databases import student_emails
 from tests.support.servers import ROOT, Figures, GunicornServer, free_port
 from tests.support.tools import missing_command, require
 
@@ -169,15 +168,6 @@ def proxied(tmp_path_factory, databases):
     finally:
         nginx.stop()
         gunicorn.stop()
-
-
-def student_emails(database_url: str) -> list[str]:
-    """The emails stored in the students table."""
-    app = make_app(database_url)
-    with app.app_context():
-        emails = list(db.session.scalars(db.text("SELECT email FROM students ORDER BY id")))
-        db.engine.dispose()
-    return emails
 
 
 def test_committed_nginx_config_passes_nginx_t(tmp_path):

@@ -134,6 +134,16 @@ def migrate(database_url: str) -> None:
         db.engine.dispose()
 
 
+def student_emails(database_url: str) -> list[str]:
+    """Every stored student's email, in id order, read on a connection of its own."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text("SELECT email FROM students ORDER BY id")))
+    finally:
+        engine.dispose()
+
+
 def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     """Run the real ``flask`` command line against ``database_url``; fail on a non-zero exit."""
     return subprocess.run(
