@@ -1,4 +1,5 @@
-# nginx from Debian's package with deploy/nginx.conf (docker-compose.yml).
+# nginx from Debian's package with deploy/nginx.conf (docker-compose.yml builds it with
+# deploy/ as the context; deploy/.dockerignore keeps the TLS keys out of the image).
 # The TLS pair is mounted at /etc/nginx/tls (fullchain.pem, privkey.pem).
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -6,7 +7,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && ln -sf /dev/stdout /var/log/nginx/access.log \
     && ln -sf /dev/stderr /var/log/nginx/error.log
-COPY deploy/nginx.conf deploy/nginx-problems.conf /etc/nginx/
+COPY nginx.conf nginx-problems.conf /etc/nginx/
 EXPOSE 80 443
 STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]
