@@ -9,6 +9,7 @@ import logging
 import pytest
 from flask import g
 
+from app.extensions import db
 from app.limits import address_key, caller_key
 from app.models import Student
 from config import load_config
@@ -19,16 +20,23 @@ SPACED = {"RATELIMIT_GLOBAL": "1000 per minute"}
 
 
 @pytest.fixture
-def limited(databases, app):
-    """An app with limits on (memory storage) on the suite's migrated database."""
+def limited(app):
+    """Build apps with limits on (memory storage) on the suite's migrated database."""
+    built = []
 
     def build(**settings):
-        return make_app(
+        application = make_app(
             app.config["SQLALCHEMY_DATABASE_URI"],
             **{"RATELIMIT_ENABLED": True, **SPACED, **settings},
         )
+        built.append(application)
+        return application
 
-    return build
+    yield build
+    for application in built:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def client_at(application, address: str):
