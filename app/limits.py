@@ -36,7 +36,6 @@ from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from werkzeug.exceptions import TooManyRequests
 
-from app.extensions import api
 from app.metrics import RATE_LIMITS_FAILED_OPEN
 from app.routing import WRITE_METHODS
 
@@ -272,7 +271,33 @@ def build_limiter(config: dict) -> Limiter:
 
 
 class RateLimitPlugin(BasePlugin):
-    """Document the 429 answer on every operation (each one counts against the limits)."""
+    """Document the 429 answer, with its headers, on every operation (each one is counted)."""
+
+    def init_spec(self, spec):
+        """Register the 429 response: problem+json, ``Retry-After`` and the RateLimit fields."""
+        spec.components.response(
+            RATE_LIMITED_RESPONSE,
+            {
+                "description": "Too Many Requests: a rate limit is used up (README: Rate limits)",
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds until the limit resets",
+                        "schema": {"type": "integer"},
+                    },
+                    "RateLimit-Policy": {
+                        "description": 'The limits that applied, e.g. "writes";q=60;w=60',
+                        "schema": {"type": "string"},
+                    },
+                    "RateLimit": {
+                        "description": 'What is left of them, e.g. "writes";r=0;t=42',
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
+        )
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Add the 429 response to every operation."""
@@ -280,42 +305,12 @@ class RateLimitPlugin(BasePlugin):
             operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED_RESPONSE)
 
 
-def document_rate_limits() -> None:
-    """Register the 429 response (problem+json and its headers) and the plugin using it."""
-    api.spec.components.response(
-        RATE_LIMITED_RESPONSE,
-        {
-            "description": "Too Many Requests: a rate limit is used up (README: Rate limits)",
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds until the limit resets",
-                    "schema": {"type": "integer"},
-                },
-                "RateLimit-Policy": {
-                    "description": 'The limit that applied, e.g. "writes";q=60;w=60 (IETF draft)',
-                    "schema": {"type": "string"},
-                },
-                "RateLimit": {
-                    "description": 'What is left of it, e.g. "writes";r=0;t=42 (IETF draft)',
-                    "schema": {"type": "string"},
-                },
-            },
-        },
-    )
-    api.spec.plugins.append(RateLimitPlugin())
-
-
 def register_rate_limits(app: Flask) -> None:
-    """Install the limits (unless ``RATELIMIT_ENABLED`` is false) and document the 429.
+    """Install the limits unless ``RATELIMIT_ENABLED`` is false (the 429 is documented anyway).
 
-    Call after ``api.init_app`` and before the blueprints are registered, so the
-    spec plugin sees every operation, and after the authentication check is
-    installed, so the caller is known when the limits run.
+    Call after the request pipeline is registered: flask-limiter's check then
+    runs after authentication, when the caller is known.
     """
-    document_rate_limits()
     if not app.config["RATELIMIT_ENABLED"]:
         return
     if app.config["APP_ENV"] == "production" and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
