@@ -1,5 +1,7 @@
 # The enrollment service: gunicorn on port 8000, migrations applied at start
-# (docker/entrypoint.sh). README "Deploying" lists the environment variables.
+# (docker/entrypoint.sh). README "Deploying" lists the environment variables. In
+# production it runs behind nginx (deploy/nginx.conf, docker-compose.yml): exposed
+# directly, gunicorn is for development only.
 
 # --- build: install the locked dependencies into a virtualenv ---------------
 FROM python:3.11-slim AS build

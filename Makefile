@@ -12,6 +12,7 @@ export FLASK_APP := wsgi
 .DEFAULT_GOAL := help
 .PHONY: help run test test-fast lint format openapi db-upgrade db-check reset-db seed
 .PHONY: clean install install-dev lock audit
+.PHONY: compose-check tls-selfsigned nginx-check
 
 ## help: list the targets
 help:
@@ -59,12 +60,27 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/pytest -m "not slow"
 
-## lint: ruff (lint and format check), bandit, hadolint (Dockerfile)
-lint: install-dev
+## lint: ruff (lint and format check), bandit, hadolint (Dockerfiles), the compose file
+lint: install-dev compose-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit --quiet --severity-level medium -r app config.py logformat.py wsgi.py tools
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile deploy/nginx.Dockerfile
+
+## compose-check: docker-compose.yml against the Compose specification's schema
+compose-check: install-dev
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+## tls-selfsigned: a throwaway self-signed pair in deploy/tls/ (kept if one is there)
+tls-selfsigned:
+	@if [ -f deploy/tls/fullchain.pem ]; then echo "deploy/tls/ already holds a certificate"; \
+	else mkdir -p deploy/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+	  -subj /CN=localhost -keyout deploy/tls/privkey.pem -out deploy/tls/fullchain.pem \
+	  2>/dev/null && echo "deploy/tls/: self-signed pair for localhost (not for production)"; fi
+
+## nginx-check: nginx -t on the committed deploy/nginx.conf (needs Debian's nginx)
+nginx-check: tls-selfsigned
+	nginx -t -c "$(CURDIR)/deploy/nginx.conf"
 
 ## format: fix what ruff can fix and format the code
 format: install-dev
@@ -99,7 +115,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
 
 # --- performance -----------------------------------------------------------------
-.PHONY: bench
+.PHONY: bench bench-bodies
 BENCH_ARGS ?=
 
 $(VENV)/.installed-bench: bench/requirements.txt | $(BIN)/python
@@ -109,6 +125,10 @@ $(VENV)/.installed-bench: bench/requirements.txt | $(BIN)/python
 ## bench: load benchmark under gunicorn + wrk (SQLite; BENCH_DATABASE_URL for PostgreSQL)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-bodies: worker CPU time of the costliest 1 MiB request bodies (docs/RELIABILITY.md)
+bench-bodies: install
+	$(BIN)/python -m bench.bodies
 
 ## audit: known vulnerabilities in the locked runtime tree (pip-audit; fails if unreachable)
 AUDIT_FLAGS ?=

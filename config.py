@@ -8,6 +8,7 @@ import os
 from typing import NamedTuple
 
 from dotenv import find_dotenv, load_dotenv
+from limits import parse_many
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOG_FORMATS = ("json", "text")
@@ -157,6 +158,51 @@ def _non_negative_int(environ, name: str, default: str) -> int:
     return int(value)
 
 
+# Rate limits (README "Rate limits"): setting -> default, in the `limits` notation.
+RATE_LIMIT_DEFAULTS = {
+    "RATELIMIT_AUTH_FAILURES": "20 per minute",
+    "RATELIMIT_WRITES": "60 per minute",
+    "RATELIMIT_SEARCHES": "30 per minute",
+    "RATELIMIT_GLOBAL": "1200 per minute",
+}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_flag(name: str, value: str) -> bool:
+    """A boolean setting: true/false, yes/no, on/off or 1/0; anything else stops start-up."""
+    word = value.strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise RuntimeError(f"{name} must be true or false, not {value!r}")
+    return word in TRUE_WORDS
+
+
+def proxy_and_limit_settings(environ, app_env: str) -> dict:
+    """Trusted proxies and rate limits; a malformed value stops start-up with its name."""
+    hops = environ.get("TRUSTED_PROXIES", "0")
+    if not hops.isdigit():
+        raise RuntimeError(f"TRUSTED_PROXIES must be a whole number of proxies, not {hops!r}")
+    # The suite's shared app makes thousands of requests from one address: tests that
+    # exercise the limits turn them on explicitly.
+    enabled_default = "false" if app_env == "testing" else "true"
+    settings = {
+        "TRUSTED_PROXIES": int(hops),
+        "RATELIMIT_ENABLED": parse_flag(
+            "RATELIMIT_ENABLED", environ.get("RATELIMIT_ENABLED", enabled_default)
+        ),
+        "RATELIMIT_STORAGE_URI": environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": environ.get("RATELIMIT_KEY_PREFIX", "enrollment"),
+    }
+    for name, default in RATE_LIMIT_DEFAULTS.items():
+        value = environ.get(name, default)
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise RuntimeError(f"{name} is not a rate limit such as '20 per minute'") from error
+        settings[name] = value
+    return settings
+
+
 def load_config(environ=os.environ) -> dict:
     """Build the Flask configuration mapping from environment variables."""
     app_env = environ.get("APP_ENV", "development")
@@ -196,4 +242,5 @@ def load_config(environ=os.environ) -> dict:
         },
         **web_settings(environ, app_env),
         **auth_settings(environ, app_env),
+        **proxy_and_limit_settings(environ, app_env),
     }

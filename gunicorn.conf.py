@@ -6,10 +6,13 @@ not import the ``app`` package: the master stays free of application code, so
 each worker builds its own app (and its own database pool) after the fork.
 """
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import gunicorn.util
 
 from config import load_dotenv_file
 from logformat import HANDLER_NAME
@@ -65,6 +68,28 @@ logconfig_dict = {
         "alembic": {"level": "WARNING"},  # Flask-Migrate's import chatter in every worker
     },
 }
+
+
+# --- gunicorn's own error answers: problem+json, like the app's -----------------
+# Requests gunicorn cannot parse (request line or headers over its limits, a malformed
+# method, a bad chunk size) never reach the app: gunicorn answers them itself through
+# gunicorn.util.write_error, with an HTML page. This replaces that one function, in the
+# master before the workers fork; tests/test_gunicorn.py fails if gunicorn stops using it.
+def write_problem(sock, status_int, reason, mesg):
+    """Write gunicorn's error answer as an RFC 9457 problem document."""
+    problem = {"type": "about:blank", "title": reason, "status": status_int}
+    problem["detail"] = mesg or reason
+    body = json.dumps(problem).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = write_problem
 
 # --- Prometheus multiprocess mode ---------------------------------------------
 # Every worker writes its samples to files in this directory and /metrics adds

@@ -5,6 +5,7 @@ from flask import Flask
 from app import courses, students
 from app.auth.openapi import AccessPlugin
 from app.auth.setup import register_auth
+from app.bodies import register_body_limits
 from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
@@ -12,10 +13,12 @@ from app.docs import register_docs
 from app.errors import register_error_handlers
 from app.extensions import api
 from app.health import register_health
+from app.limits import RateLimitPlugin, register_rate_limits
 from app.links import LinksPlugin
 from app.logs import register_logging
 from app.metrics import register_metrics
 from app.pipeline import register_pipeline
+from app.proxy import register_proxy
 from app.routing import IdConverter, id_parameter_schema
 from config import load_config
 
@@ -32,12 +35,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_auth(app)
     register_api(app)
     register_pipeline(app)
+    register_rate_limits(app)  # its check runs after the pipeline's: the caller is known
     register_error_handlers(app)
     register_health(app)
     register_docs(app)
     register_cors(app)
     register_metrics(app)
     register_commands(app)
+    register_proxy(app)
+    register_body_limits(app)
     return app
 
 
@@ -51,7 +57,7 @@ def register_api(app: Flask) -> None:
     """
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
-    plugins = [AccessPlugin(app.config["AUTH_MODE"]), LinksPlugin()]
+    plugins = [AccessPlugin(app.config["AUTH_MODE"]), LinksPlugin(), RateLimitPlugin()]
     api.init_app(app, spec_kwargs={"extra_plugins": plugins})
     api.register_blueprint(students.blp)
     api.register_blueprint(courses.blp)

@@ -2,10 +2,10 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import queries
 from app.auth.policy import ADMIN_ONLY, PUBLIC, STAFF, access
+from app.bodies import Blueprint
 from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (

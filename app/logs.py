@@ -87,6 +87,7 @@ def finish_request(response: Response) -> Response:
         extra={
             "method": request.method,
             "path": request.path,
+            "client": request.remote_addr,
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 2),
         },

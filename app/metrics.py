@@ -24,7 +24,17 @@ ENROLLMENTS_REMOVED = Counter(
     "Enrollments removed by unenrolling or by deleting a student or a course",
     registry=None,
 )
-ENROLLMENT_COUNTERS = (ENROLLMENTS_CREATED, ENROLLMENTS_REFUSED_CAPACITY, ENROLLMENTS_REMOVED)
+RATE_LIMITS_FAILED_OPEN = Counter(
+    "rate_limits_failed_open",
+    "Requests served without rate limits because the limit storage (Redis) was unreachable",
+    registry=None,
+)
+COUNTERS = (
+    ENROLLMENTS_CREATED,
+    ENROLLMENTS_REFUSED_CAPACITY,
+    ENROLLMENTS_REMOVED,
+    RATE_LIMITS_FAILED_OPEN,
+)
 
 
 def route(request: Request) -> str:
@@ -35,6 +45,6 @@ def route(request: Request) -> str:
 def register_metrics(app: Flask) -> PrometheusMetrics:
     """Serve ``/metrics``: request counts and latency per route template and status."""
     registry = CollectorRegistry()
-    for counter in ENROLLMENT_COUNTERS:
+    for counter in COUNTERS:
         registry.register(counter)
     return PrometheusMetrics(app, group_by=route, registry=registry)

@@ -12,13 +12,18 @@ one that answers ends the request:
 3. ``app.database.begin_write_transaction``: SQLite writes take the write lock
    up front.
 
+The authentication step also asks ``app.limits`` whether the client address
+has used up its failed authentications (429), before it looks at credentials.
+Then flask-limiter's own hook (``app.limits``, registered after this pipeline
+so the caller is known) counts the request against the rate limits (429).
 Flask then runs the resource blueprints' own hook (reads on PostgreSQL in
 autocommit, see ``app.database.read_without_transaction``), and the view
 parses and validates the body. After the view, every write request is
 audited with its caller and outcome (``app.audit.audit_write``, refusals
-included), and every response gets the security headers. When the request
-ends, the database session is released (a ``teardown_request`` hook, which
-Flask runs before Flask-SQLAlchemy's ``teardown_appcontext`` one).
+included), every response gets the security headers, and automatic OPTIONS
+answers lose their (text/html) media type. When the request ends, the
+database session is released (a ``teardown_request`` hook, which Flask runs
+before Flask-SQLAlchemy's ``teardown_appcontext`` one).
 
 Other extensions (request logging, metrics, CORS) add hooks of their own that
 do not depend on these, nor on the order they are registered in.
@@ -29,7 +34,7 @@ from flask import Flask, Response
 from app.audit import audit_write
 from app.auth.policy import authorize_request
 from app.database import begin_write_transaction, release_session
-from app.routing import require_json_body
+from app.routing import options_without_media_type, require_json_body
 from app.security import add_security_headers
 
 BEFORE_VIEW = (authorize_request, require_json_body, begin_write_transaction)
@@ -49,4 +54,5 @@ def register_pipeline(app: Flask) -> None:
     app.before_request(before_view)
     app.after_request(audit_write)
     app.after_request(add_security_headers)
+    app.after_request(options_without_media_type)
     app.teardown_request(release_session)

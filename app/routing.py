@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from flask import request
+from flask import Response, request
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -40,6 +40,13 @@ def require_json_body() -> None:
     """Refuse request bodies that are not declared as JSON (415)."""
     if request.method in BODY_METHODS and request.routing_exception is None and not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
+
+
+def options_without_media_type(response: Response) -> Response:
+    """Flask's automatic OPTIONS answer has no body: it claims no (text/html) media type."""
+    if request.method == "OPTIONS" and response.calculate_content_length() == 0:
+        del response.headers["Content-Type"]
+    return response
 
 
 def error_responses(blp, *statuses: int):

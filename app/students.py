@@ -2,7 +2,6 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import queries
 from app.auth.policy import (
@@ -12,6 +11,7 @@ from app.auth.policy import (
     access,
     require_access_to_student,
 )
+from app.bodies import Blueprint
 from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (

@@ -28,9 +28,18 @@ def skip_empty_autogenerate(context_, revision, directives):
         logger.info("No changes in schema detected.")
 
 
+def include_object(object_, name, type_, reflected, _compare_to) -> bool:
+    """Leave the PostgreSQL-only trigram indexes (migration 0005) out of autogenerate.
+
+    They are GIN expression indexes with an operator class, written by hand in
+    0005: autogenerate cannot compare them, and would otherwise drop them.
+    """
+    return not (type_ == "index" and reflected and name and name.endswith("_trgm"))
+
+
 def run_migrations(connection) -> None:
     """Run the migrations on one connection."""
-    options = {"render_as_batch": True, "compare_type": True}
+    options = {"render_as_batch": True, "compare_type": True, "include_object": include_object}
     if has_app_context():
         options.update(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)

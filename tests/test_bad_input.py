@@ -364,6 +364,8 @@ CASES = [
         422,
         "capacity",
     ),
+    ("q-over-254", "GET", "/students?q=" + "a" * 255, None, None, 422, "q"),
+    ("course-q-over-254", "GET", "/courses?q=" + "a" * 255, None, None, 422, "q"),
     ("page-size-0", "GET", "/students?page_size=0", None, None, 422, "page_size"),
     ("page-size-101", "GET", "/courses?page_size=101", None, None, 422, "page_size"),
     ("page-size-10^9", "GET", "/students?page_size=1000000000", None, None, 422, "page_size"),
@@ -393,6 +395,76 @@ CASES = [
         "not found",
     ),
     ("float-id-in-path", "PATCH", "/courses/1.5", body('{"title": "T"}'), JSON, 404, "not found"),
+]
+
+
+# --- hostile bodies: every endpoint that takes a body ------------------------------
+BODY_ENDPOINTS = [
+    ("POST", "/students"),
+    ("PATCH", "/students/{student}"),
+    ("POST", "/courses"),
+    ("PATCH", "/courses/{course}"),
+    ("POST", "/students/{student}/courses"),
+    ("POST", "/students/{student}/enroll"),
+    ("POST", "/enroll"),
+]
+NESTED_100K = b"[" * 100_000 + b"]" * 100_000
+NESTED_IN_FIELD = b'{"name": ' + b"[" * 2_000 + b"]" * 2_000 + b"}"
+DIGITS_5000 = b'{"capacity": ' + b"7" * 5_000 + b"}"
+NEGATIVE_DIGITS_4301 = b'{"course_ids": [-' + b"1" * 4_301 + b"]}"
+for method, path in BODY_ENDPOINTS:
+    CASES += [
+        (f"nested-100k-{method}-{path}", method, path, NESTED_100K, JSON, 400, "too many values"),
+        (f"nested-in-field-{method}-{path}", method, path, NESTED_IN_FIELD, JSON, 400, "deeply"),
+        (f"digits-5000-{method}-{path}", method, path, DIGITS_5000, JSON, 400, "number literal"),
+        (f"digits-4301-{method}-{path}", method, path, NEGATIVE_DIGITS_4301, JSON, 400, "number"),
+    ]
+CASES += [
+    (
+        "course-ids-101",
+        "POST",
+        "/students/{student}/courses",
+        body('{"course_ids": [' + ", ".join(["1"] * 101) + "]}"),
+        JSON,
+        422,
+        "between 1 and 100 items",
+    ),
+    (
+        "course-ids-4000",
+        "POST",
+        "/students/{student}/courses",
+        b'{"course_ids": [' + b",".join([b"1"] * 4_000) + b"]}",
+        JSON,
+        422,
+        "between 1 and 100 items",
+    ),
+    (
+        "course-ids-520000-in-1-mib",
+        "POST",
+        "/students/{student}/courses",
+        b'{"course_ids": [' + b",".join([b"1"] * 520_000) + b"]}",
+        JSON,
+        400,
+        "at most 4096 commas",
+    ),
+    (
+        "4097-brackets",
+        "POST",
+        "/courses",
+        b'{"code": "C1", "title": "T", "x": [' + b"[]," * 4_096 + b"[]]}",
+        JSON,
+        400,
+        "too many values",
+    ),
+    (
+        "brackets-and-commas-in-a-description",
+        "POST",
+        "/courses",
+        body('{"code": "C1", "title": "T", "description": "' + "[{," * 666 + '", "x": 1}'),
+        JSON,
+        422,
+        "x",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from tests.support.databases import flask_cli, make_app
+from tests.support.servers import ROOT
 
 
 @pytest.fixture
@@ -162,6 +163,7 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     current = flask_cli(url, "db", "current")
     checked = flask_cli(url, "db", "check")
 
+    head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     assert "Running upgrade 0001 -> 0002" in upgraded.stdout + upgraded.stderr
-    assert f"{HEAD} (head)" in current.stdout
+    assert f"{head} (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from tests.support.databases import flask_cli, make_app
-from tests.support.servers import Figures
+from tests.support.servers import ROOT, Figures
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_downgrade_to_baseline_and_upgrade_keep_every_student_and_course(databas
         # Documented: the downgrade drops the join table and so every enrollment.
         assert connection.execute(text("SELECT count(*) FROM student_courses")).scalar() == 0
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert revision == ScriptDirectory("migrations").get_current_head()
+        assert revision == ScriptDirectory(str(ROOT / "migrations")).get_current_head()
         if engine.dialect.name == "sqlite":
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
 

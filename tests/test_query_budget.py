@@ -7,11 +7,11 @@ lazy load inside a loop fails here.
 """
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from app.extensions import db
 from app.models import Course, Enrollment, Student
-from tests.support.databases import TEST_DATABASE_URL
+from tests.support.databases import TEST_DATABASE_URL, explained_plans
 
 COURSES_PER_STUDENT = [1, 50]
 
@@ -152,34 +152,6 @@ def test_unenroll_takes_two_statements(client, seed, count_queries, enrollment_p
     assert response.status_code == 204
     assert enrollment_pairs() == set()
     assert len(statements) == 2
-
-
-def explained_plans(app, client, url: str) -> list[str]:
-    """Run ``url`` and return PostgreSQL's plan for every SELECT it sent.
-
-    Sequential scans are disabled for the EXPLAIN, so the plan names an index
-    whenever one can serve the lookup (tiny test tables would otherwise be scanned).
-    """
-    sent: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            sent.append((statement, parameters))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    plans = []
-    with engine.connect() as connection:
-        connection.exec_driver_sql("SET enable_seqscan = off")
-        for statement, parameters in sent:
-            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
-            plans.append("\n".join(row[0] for row in rows))
-    return plans
 
 
 @pytest.mark.skipif(

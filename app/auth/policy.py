@@ -19,6 +19,7 @@ from flask import current_app, request
 
 from app.auth.caller import ADMIN, REGISTRAR, STUDENT, Caller, current_caller, set_current_caller
 from app.auth.errors import NotAllowed, NotAuthenticated
+from app.limits import refuse_after_failed_authentications
 
 PUBLIC_ENDPOINTS = frozenset(
     {
@@ -138,6 +139,8 @@ def authorize_request() -> None:
     rule = rule_for(request.endpoint, request.method)
     if rule is None or rule.public:
         return
+    # An address that used up its failed authentications learns nothing more (429).
+    refuse_after_failed_authentications()
     caller = identity.caller(request)
     set_current_caller(caller)
     rule.check(caller, request.view_args or {})
@@ -149,6 +152,7 @@ def _authorize_metrics(identity) -> None:
         return
     if identity.open and not identity.metrics_token:
         return
+    refuse_after_failed_authentications()
     if identity.open:
         identity.bearer_token(request)  # 401 when nothing was sent
         raise NotAuthenticated("The bearer token is not METRICS_TOKEN.")

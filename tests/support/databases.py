@@ -16,7 +16,7 @@ from pathlib import Path
 import flask_migrate
 import psycopg
 from psycopg import sql
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -101,8 +101,15 @@ class DatabaseFactory:
 
 
 def make_app(database_url: str, **overrides):
-    """An app in testing mode bound to ``database_url``."""
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    """An app in testing mode bound to ``database_url`` (rate limits off unless overridden)."""
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATELIMIT_ENABLED": False,
+            **overrides,
+        }
+    )
 
 
 def inserting(app, build):
@@ -125,6 +132,16 @@ def migrate(database_url: str) -> None:
     with app.app_context():
         flask_migrate.upgrade()
         db.engine.dispose()
+
+
+def student_emails(database_url: str) -> list[str]:
+    """Every stored student's email, in id order, read on a connection of its own."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text("SELECT email FROM students ORDER BY id")))
+    finally:
+        engine.dispose()
 
 
 def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -162,3 +179,33 @@ def assert_invariants(database_url: str, server: GunicornServer) -> None:
     for course in courses:
         assert course.capacity is None or course.enrolled <= course.capacity, course
         assert server.get(f"/courses/{course.id}").body["enrolled_count"] == course.enrolled
+
+
+def explained_plans(app, client, url: str, *switched_off: str) -> list[str]:
+    """Run ``url`` and return PostgreSQL's plan for every SELECT it sent.
+
+    Sequential scans (and the plan types named in ``switched_off``, such as
+    ``indexscan``) are disabled for the EXPLAIN, so the plan names an index
+    whenever one can serve the lookup (tiny test tables would otherwise be scanned).
+    """
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    plans = []
+    with engine.connect() as connection:
+        for plan_type in ("seqscan", *switched_off):
+            connection.exec_driver_sql(f"SET enable_{plan_type} = off")
+        for statement, parameters in sent:
+            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(row[0] for row in rows))
+    return plans
