@@ -16,14 +16,14 @@ No data changes; downgrading drops the indexes (the extension stays, as
 other objects may use it).
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-23
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
