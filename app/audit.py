@@ -13,6 +13,7 @@ enrollment rules did is logged by :mod:`app.services.enrollment` as
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.bodies import json_body_or_none
 from app.routing import WRITE_METHODS
 from app.services.audit import audit_event
 
@@ -35,7 +36,7 @@ def request_ids(response: Response) -> dict:
     """The ids a write named: in its path, its JSON body and (for creates) its answer."""
     ids = dict(request.view_args or {})
     try:
-        body = request.get_json(silent=True) if request.is_json else None
+        body = json_body_or_none(request)
     except RequestEntityTooLarge:
         body = None
     if isinstance(body, dict):

@@ -43,6 +43,23 @@ def too_many_values(body: bytes) -> bool:
     return containers > MAX_JSON_SEPARATORS or body.count(b",") > MAX_JSON_SEPARATORS
 
 
+def json_body_or_none(req):
+    """The request's JSON body when it is safe and valid to read, else None (for logs).
+
+    The audit names the ids a refused write carried; a refused body may be
+    hostile (too many values, nested too deeply, a huge number) or not JSON.
+    """
+    if not req.is_json:
+        return None
+    data = req.get_data(cache=True)
+    if too_many_values(data):
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser, answering 400 for JSON that Python cannot read safely."""
 

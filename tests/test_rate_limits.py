@@ -7,12 +7,11 @@ are in tests/test_rate_limits_redis.py.
 import logging
 
 import pytest
-from flask import g
 
 from app.extensions import db
 from app.limits import address_key, caller_key
 from app.models import Student
-from config import load_config
+from config import auth_settings, load_config
 from tests.support.databases import make_app
 from tests.support.servers import free_port
 
@@ -109,7 +108,10 @@ def test_probes_and_metrics_are_never_limited(limited):
 
 def test_failed_authentications_lock_the_address_out_even_with_the_right_token(limited, db_rows):
     token = "t" * 40
-    application = limited(API_TOKENS=[token], RATELIMIT_AUTH_FAILURES="3 per minute")
+    application = limited(
+        **auth_settings({"AUTH_MODE": "tokens", "API_TOKENS": f"registrar:registrar:{token}"}, ""),
+        RATELIMIT_AUTH_FAILURES="3 per minute",
+    )
     client = client_at(application, "198.51.100.7")
     neighbour = client_at(application, "198.51.100.8")
     wrong = {"Authorization": "Bearer wrong-guess"}
@@ -157,12 +159,31 @@ def test_rate_limits_off_turns_every_limit_off(limited):
     assert "RateLimit" not in answers[2].headers
 
 
-def test_the_key_is_the_caller_when_authentication_names_one(app):
+def test_in_none_mode_the_caller_key_is_the_client_address(app):
     with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.10"}):
+        app.preprocess_request()
         assert caller_key() == address_key() == "address:192.0.2.10"
-        g.caller_id = "token:registrar-frontend"
-        assert caller_key() == "caller:token:registrar-frontend"
-        assert address_key() == "address:192.0.2.10"
+
+
+def test_writes_are_limited_per_authenticated_caller_not_per_address(limited, db_rows):
+    first, second = "a" * 40, "b" * 40
+    tokens = f"frontend:registrar:{first},batch:registrar:{second}"
+    application = limited(
+        **auth_settings({"AUTH_MODE": "tokens", "API_TOKENS": tokens}, ""),
+        RATELIMIT_WRITES="2 per minute",
+    )
+    client = client_at(application, "198.51.100.9")
+
+    def create(token: str, number: int):
+        student = {"name": f"S{number}", "email": f"s{number}@example.edu"}
+        return client.post("/students", json=student, headers={"Authorization": f"Bearer {token}"})
+
+    answers = [create(first, number).status_code for number in range(3)]
+    other = create(second, 3)
+
+    assert answers == [201, 201, 429]
+    assert other.status_code == 201
+    assert len(db_rows(Student)) == 3
 
 
 def test_limits_and_switches_come_from_the_environment():
