@@ -61,9 +61,13 @@ def insert_baseline_rows(count: int) -> None:
     db.session.commit()
 
 
-def table_snapshot(table: str) -> list:
-    """Every row of a table, read in a transaction that is closed again."""
-    rows = [tuple(row) for row in db.session.execute(text(f"SELECT * FROM {table} ORDER BY id"))]  # noqa: S608
+BASELINE_COURSE_COLUMNS = "id, code, title, description, capacity, created_at"
+
+
+def table_snapshot(table: str, columns: str = "*") -> list:
+    """Every row of a table (all or the given columns), read in a transaction closed again."""
+    statement = text(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
+    rows = [tuple(row) for row in db.session.execute(statement)]
     db.session.rollback()
     return rows
 
@@ -71,12 +75,18 @@ def table_snapshot(table: str) -> list:
 def test_upgrade_from_baseline_keeps_every_row(migration_app):
     flask_migrate.upgrade(revision="0001")
     insert_baseline_rows(50)
-    students, courses = table_snapshot("students"), table_snapshot("courses")
+    students = table_snapshot("students")
+    courses = table_snapshot("courses", BASELINE_COURSE_COLUMNS)
 
     flask_migrate.upgrade()
 
     assert table_snapshot("students") == students
-    assert table_snapshot("courses") == courses
+    assert table_snapshot("courses", BASELINE_COURSE_COLUMNS) == courses
+    # Revision 0003's course fields: no waitlist, no window, no deadline.
+    assert scalar(
+        "SELECT count(*) FROM courses WHERE waitlist_capacity = 0 AND enrollment_opens_at IS NULL"
+        " AND enrollment_closes_at IS NULL AND drop_deadline IS NULL"
+    ) == len(courses)
     assert scalar("SELECT count(*) FROM student_courses") == 0
 
 
@@ -124,6 +134,6 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     current = flask_cli(url, "db", "current")
     checked = flask_cli(url, "db", "check")
 
-    assert "Running upgrade 0001 -> 0002" in upgraded.stdout + upgraded.stderr
-    assert "0002 (head)" in current.stdout
+    assert "Running upgrade 0002 -> 0003" in upgraded.stdout + upgraded.stderr
+    assert "0003 (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
