@@ -2,18 +2,20 @@
 
 from flask import Flask
 
-from app import courses, health, students
+from app import courses, students
 from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
 from app.docs import register_docs
 from app.errors import register_error_handlers
-from app.extensions import api, db, migrate
-from app.links import register_links
+from app.extensions import api
+from app.health import register_health
+from app.links import LinksPlugin
 from app.logs import register_logging
 from app.metrics import register_metrics
-from app.routing import register_routing
-from app.security import register_security
+from app.pipeline import register_pipeline
+from app.routing import IdConverter, id_parameter_schema
+from app.security import BearerAuthPlugin
 from config import load_config
 
 
@@ -23,33 +25,32 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config())
     if test_config:
         app.config.update(test_config)
+    # Logging first, so the other steps log as JSON; they may run in any order.
     register_logging(app)
-    register_extensions(app)
-    register_security(app)  # before the blueprints: its spec plugin documents them
-    register_links(app)  # before the blueprints too: its spec plugin links their responses
-    register_blueprints(app)
-    register_cors(app)
+    register_database(app)
+    register_api(app)
+    register_pipeline(app)
+    register_error_handlers(app)
+    register_health(app)
     register_docs(app)
-    register_commands(app)
+    register_cors(app)
     register_metrics(app)
+    register_commands(app)
     return app
 
 
-def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, API and error handling to the app."""
-    db.init_app(app)
-    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
-    api.init_app(app)
-    register_routing(app)
-    register_database(app)
-    register_error_handlers(app)
+def register_api(app: Flask) -> None:
+    """Serve the resource blueprints and document them in the OpenAPI spec.
 
-
-def register_blueprints(app: Flask) -> None:
-    """Mount the resource blueprints on the API (and so in the OpenAPI spec)."""
+    The spec is created by ``api.init_app`` with every plugin that documents
+    the operations, and flask-smorest documents a blueprint when it is
+    registered, so the blueprints follow the spec's creation here.
+    """
+    app.url_map.converters["id"] = IdConverter
+    api.register_converter(IdConverter, id_parameter_schema)
+    api.init_app(app, spec_kwargs={"extra_plugins": [BearerAuthPlugin(), LinksPlugin()]})
     api.register_blueprint(students.blp)
     api.register_blueprint(courses.blp)
-    app.register_blueprint(health.bp)
 
 
 def register_commands(app: Flask) -> None:

@@ -4,18 +4,18 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app import enrollment, queries
-from app.database import commit_or_conflict, read_without_transaction
-from app.extensions import db
-from app.models import Course
+from app import queries
+from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
+    COURSE,
+    COURSES,
+    ROSTER,
     CourseCreateSchema,
     CourseQuerySchema,
-    CourseSchema,
     CourseUpdateSchema,
-    RosterEntrySchema,
 )
+from app.services import courses
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters")
 blp.before_request(read_without_transaction)
@@ -29,59 +29,52 @@ class Courses(MethodView):
     """The course collection."""
 
     @blp.arguments(CourseQuerySchema, location="query")
-    @blp.response(200, CourseSchema(many=True))
+    @blp.response(200, COURSES)
     @blp.paginate(page_size=20, max_page_size=100)
     def get(self, args, pagination_parameters):
         """List courses, ordered by code"""
         return queries.list_courses(args.get("q"), pagination_parameters)
 
     @blp.arguments(CourseCreateSchema)
-    @blp.response(201, CourseSchema, headers=LOCATION)
+    @blp.response(201, COURSE, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
         """Create a course"""
-        course = Course(**data)
-        db.session.add(course)
-        commit_or_conflict(f"A course with code {data['code']} already exists.")
-        location = url_for("courses.CourseById", course_id=course.id)
-        return queries.get_course(course.id), {"Location": location}
+        course_id = courses.create_course(data)
+        location = url_for("courses.CourseById", course_id=course_id)
+        return queries.get_course(course_id), {"Location": location}
 
 
 @blp.route("/courses/<id:course_id>")
 class CourseById(MethodView):
     """One course."""
 
-    @blp.response(200, CourseSchema)
+    @blp.response(200, COURSE)
     @error_responses(blp, 404)
     def get(self, course_id):
         """Get a course with its enrolled count"""
         return queries.get_course(course_id)
 
     @blp.arguments(CourseUpdateSchema)
-    @blp.response(200, CourseSchema)
+    @blp.response(200, COURSE)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, course_id):
         """Update a course (capacity cannot drop below the enrolled count)"""
-        course = queries.get_course(course_id)
-        if "capacity" in data:
-            enrollment.check_capacity_change(course, data["capacity"])
-        for field, value in data.items():
-            setattr(course, field, value)
-        commit_or_conflict(f"A course with code {data.get('code')} already exists.")
+        courses.update_course(course_id, data)
         return queries.get_course(course_id)
 
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, course_id):
         """Delete a course and its enrollments"""
-        enrollment.delete_course(queries.get_course(course_id))
+        courses.delete_course(course_id)
 
 
 @blp.route("/courses/<id:course_id>/students")
 class CourseStudents(MethodView):
     """The students enrolled in one course."""
 
-    @blp.response(200, RosterEntrySchema(many=True))
+    @blp.response(200, ROSTER)
     @blp.paginate(page_size=20, max_page_size=100)
     @error_responses(blp, 404)
     def get(self, course_id, pagination_parameters):

@@ -1,14 +1,15 @@
-"""Engine set-up and transaction helpers shared by the views and the service layer."""
+"""Engine set-up and the transaction helpers of the request pipeline and the service layer."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask, current_app, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from app.errors import ConflictError
-from app.extensions import db
+from app.extensions import db, migrate
 from app.routing import READ_METHODS, WRITE_METHODS
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ def release_session(_error: BaseException | None = None) -> None:
     session), that ROLLBACK fails, and an exception raised in a teardown escapes
     Flask's error handlers: the client would get gunicorn's HTML 500 instead of
     the answer the view already produced. The server has aborted the
-    transaction anyway, so the connection is invalidated instead. Registered
-    after Flask-SQLAlchemy, so it runs first.
+    transaction anyway, so the connection is invalidated instead. A
+    ``teardown_request`` hook: Flask runs those before any
+    ``teardown_appcontext`` hook, so this comes before Flask-SQLAlchemy's.
     """
     try:
         db.session.close()
@@ -100,7 +102,9 @@ def release_session(_error: BaseException | None = None) -> None:
 
 
 def register_database(app: Flask) -> None:
-    """Bind the SQLAlchemy engine's per-backend settings to the app."""
+    """Bind the database and migrations to the app, with the engine's per-backend settings."""
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
@@ -110,14 +114,13 @@ def register_database(app: Flask) -> None:
                 current_app.config["DB_STATEMENT_TIMEOUT_MS"],
                 current_app.config["DB_CONNECT_TIMEOUT_SECONDS"],
             )
-    app.before_request(begin_write_transaction)
-    app.teardown_appcontext(release_session)
 
 
-def commit_or_conflict(detail: str) -> None:
-    """Commit; a unique-constraint violation becomes a 409 with ``detail``."""
+@contextmanager
+def unique_or_raise(error: Exception) -> Iterator[None]:
+    """Run a write; a unique-constraint violation in it rolls back and raises ``error``."""
     try:
-        db.session.commit()
-    except IntegrityError as error:
+        yield
+    except IntegrityError as violation:
         db.session.rollback()
-        raise ConflictError(detail) from error
+        raise error from violation

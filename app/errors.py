@@ -1,20 +1,31 @@
 """The one error shape: ``application/problem+json`` (RFC 9457).
 
 Every failure leaves the service through :func:`problem_response`: HTTP errors
-raised by Flask, werkzeug and webargs, the domain errors the service layer
-raises, database outages and unexpected exceptions.
+raised by Flask, werkzeug and webargs, the domain errors of
+:mod:`app.services.errors` (mapped to a status here, and only here), database
+outages and unexpected exceptions.
 """
 
 import logging
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, current_app, json
+from flask import Flask, current_app, json, request
 from flask import Response as FlaskResponse
-from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.services.errors import (
+    CapacityBelowEnrolled,
+    CourseNotFound,
+    CoursesFull,
+    DomainError,
+    DuplicateCourseCode,
+    DuplicateEmail,
+    NotEnrolled,
+    StudentNotFound,
+    UnknownCourses,
+)
 
 PROBLEM_MIMETYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -36,35 +47,6 @@ class ProblemSchema(ma.Schema):
             "description": "Validation messages keyed by location (json, query, path), then field"
         }
     )
-
-
-class ServiceError(Exception):
-    """A failure the service layer reports to the client."""
-
-    status = HTTPStatus.BAD_REQUEST
-
-    def __init__(self, detail: str, *, errors: dict | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-
-
-class NotFoundError(ServiceError):
-    """A resource named in the URL path does not exist."""
-
-    status = HTTPStatus.NOT_FOUND
-
-
-class ConflictError(ServiceError):
-    """The request contradicts the current state (duplicates, full courses)."""
-
-    status = HTTPStatus.CONFLICT
-
-
-class UnprocessableError(ServiceError):
-    """The body is well formed but refers to things that do not exist."""
-
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 def problem_response(
@@ -112,9 +94,45 @@ def handle_http_exception(error: HTTPException) -> FlaskResponse:
     return problem_response(error.code, detail, errors=errors, headers=headers)
 
 
-def handle_service_error(error: ServiceError) -> FlaskResponse:
-    """Domain errors raised by the service layer."""
-    return problem_response(error.status, error.detail, errors=error.errors)
+# The status of each domain error; the detail is the error's own sentence.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    StudentNotFound: 404,
+    CourseNotFound: 404,
+    NotEnrolled: 404,
+    UnknownCourses: 422,
+    CoursesFull: 409,
+    DuplicateEmail: 409,
+    DuplicateCourseCode: 409,
+    CapacityBelowEnrolled: 409,
+}
+
+
+def _named_in_path(name: str, value: int) -> bool:
+    """Whether the request's URL path names ``name`` with this value."""
+    return (request.view_args or {}).get(name) == value
+
+
+def _unprocessable(detail: str, field: str, message: str) -> FlaskResponse:
+    """A 422 naming the body field that refers to something that does not exist."""
+    return problem_response(422, detail, errors={"json": {field: [message]}})
+
+
+def handle_domain_error(error: DomainError) -> FlaskResponse:
+    """Domain errors raised by the service layer and the queries.
+
+    Something missing that the URL path names is a 404; something missing that
+    the body names is a 422 on that body field.
+    """
+    if isinstance(error, StudentNotFound) and not _named_in_path("student_id", error.student_id):
+        return _unprocessable(str(error), "student_id", f"Unknown student id: {error.student_id}.")
+    if isinstance(error, CourseNotFound) and not _named_in_path("course_id", error.course_id):
+        course_id = error.course_id
+        return _unprocessable(
+            f"Unknown course ids: {course_id}.", "course_id", f"Unknown course id: {course_id}."
+        )
+    if isinstance(error, UnknownCourses):
+        return _unprocessable(str(error), "course_ids", str(error))
+    return problem_response(DOMAIN_STATUS[type(error)], str(error))
 
 
 def handle_database_unavailable(error: OperationalError | InterfaceError) -> FlaskResponse:
@@ -136,42 +154,7 @@ def handle_unexpected_error(error: Exception) -> FlaskResponse:
 def register_error_handlers(app: Flask) -> None:
     """Route every error through the problem+json renderer."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(InterfaceError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)
-
-
-class ProblemApi(Api):
-    """flask-smorest's Api documenting errors as problem+json."""
-
-    ERROR_SCHEMA = ProblemSchema
-
-    def _register_error_handlers(self):
-        """Leave error handling to :func:`register_error_handlers`."""
-
-    def _register_pagination_header(self):
-        """Document X-Pagination as what it is on the wire: a JSON-encoded string."""
-        self.spec.components.header(
-            "PAGINATION",
-            {
-                "description": "Pagination metadata as a JSON object: total, total_pages, "
-                "first_page, last_page, page, previous_page, next_page",
-                "schema": {"type": "string"},
-            },
-            lazy=True,
-        )
-
-    def _register_responses(self):
-        """Document every error status with the problem+json schema."""
-        for status in HTTPStatus:
-            response = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-                prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            else:
-                prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)

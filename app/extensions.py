@@ -5,7 +5,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from app.errors import ProblemApi
+from app.problem_api import ProblemApi
 
 # Named constraints let Alembic's batch mode rebuild SQLite tables.
 NAMING_CONVENTION = {

@@ -3,7 +3,7 @@
 They live outside the API blueprints, so they stay out of the OpenAPI spec.
 """
 
-from flask import Blueprint
+from flask import Blueprint, Flask
 from sqlalchemy import text
 
 from app.extensions import db
@@ -22,3 +22,8 @@ def readyz():
     """The database answers a trivial query; a database error becomes a 503 problem."""
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+def register_health(app: Flask) -> None:
+    """Serve the probes at /livez and /readyz."""
+    app.register_blueprint(bp)

@@ -1,21 +1,75 @@
-"""Read queries behind the views: a fixed number of statements each, nested data preloaded.
+"""Read queries behind the views: a fixed number of statements each, nested data included.
 
-Student representations (the hottest reads) are built from plain rows rather
-than ORM objects: one joined statement for one student, one more statement
-for the courses of a whole page of students.
+Every query selects the columns the representation's schema names
+(:func:`columns_of`), labelled with the field names, and hands on mappings
+(or dicts of them for nested data); nothing reads a row by position. Adding a
+field to a representation is a schema change plus its column.
+
+The hottest statements (one student, a student's courses) are built once and
+run on the session's connection: one joined statement for one student, one
+more statement for the courses of a whole page of students.
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
 
+from marshmallow import Schema, fields
 from sqlalchemy import Select, bindparam, func, or_, select
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import Mapped
 
-from app.errors import NotFoundError
 from app.extensions import db
 from app.models import Course, Enrollment, Student
+from app.schemas import COURSE, COURSE_SUMMARY, ROSTER, STUDENT, STUDENT_COURSES
+from app.services.errors import CourseNotFound, StudentNotFound
 
-STUDENT_COLUMNS = (Student.id, Student.name, Student.email, Student.created_at)
-COURSE_SUMMARY_COLUMNS = (Course.id, Course.code, Course.title, Enrollment.enrolled_at)
+
+def columns_of(schema: Schema, *models, prefix: str = "") -> list:
+    """The columns ``schema`` dumps, each labelled ``prefix`` + its field name.
+
+    Each field is read from the first of ``models`` with an attribute of that
+    name; nested fields are left to the statements that load them.
+    """
+    columns = []
+    for name, field in schema.fields.items():
+        if isinstance(field, fields.Nested | fields.List):
+            continue
+        attribute: Mapped = next(getattr(m, name) for m in models if hasattr(m, name))
+        columns.append(attribute.label(prefix + name))
+    return columns
+
+
+def field_names(schema: Schema) -> tuple[str, ...]:
+    """The names of the fields of ``schema`` that are read from columns."""
+    return tuple(
+        name
+        for name, field in schema.fields.items()
+        if not isinstance(field, fields.Nested | fields.List)
+    )
+
+
+STUDENT_COLUMNS = columns_of(STUDENT, Student)
+STUDENT_FIELDS = field_names(STUDENT)
+SUMMARY_COLUMNS = columns_of(COURSE_SUMMARY, Course, Enrollment)
+SUMMARY_FIELDS = field_names(COURSE_SUMMARY)
+# The student and their courses share one row, so the course columns carry a prefix.
+SUMMARY_PREFIX = "course_"
+COURSE_COLUMNS = columns_of(COURSE, Course)
+
+# The hottest statements are built once: building a select costs more than running it.
+STUDENT_DETAIL = (
+    select(*STUDENT_COLUMNS, *columns_of(COURSE_SUMMARY, Course, Enrollment, prefix=SUMMARY_PREFIX))
+    .outerjoin(Enrollment, Enrollment.student_id == Student.id)
+    .outerjoin(Course, Course.id == Enrollment.course_id)
+    .where(Student.id == bindparam("student_id"))
+    .order_by(Course.code)
+)
+STUDENT_COURSES_STATEMENT = (
+    select(*columns_of(STUDENT_COURSES, Course, Enrollment))
+    .join(Enrollment, Enrollment.course_id == Course.id)
+    .where(Enrollment.student_id == bindparam("student_id"))
+    .order_by(Course.code)
+)
+COURSE_BY_ID = select(*COURSE_COLUMNS).where(Course.id == bindparam("course_id"))
 
 
 def paginate(statement: Select, pagination_parameters) -> Select:
@@ -35,73 +89,36 @@ def matching(statement: Select, q: str | None, *columns) -> Select:
     return statement.where(or_(*(column.icontains(q, autoescape=True) for column in columns)))
 
 
-def get_student(student_id: int) -> Student:
-    """The student with this id, or a 404."""
-    student = db.session.get(Student, student_id)
-    if student is None:
-        raise NotFoundError(f"Student {student_id} does not exist.")
-    return student
-
-
-def _student(row, courses: list[dict]) -> dict:
-    """The student representation from a row of STUDENT_COLUMNS."""
-    return {"id": row[0], "name": row[1], "email": row[2], "created_at": row[3], "courses": courses}
-
-
-def _course_summary(row) -> dict:
-    """A nested course from a row of COURSE_SUMMARY_COLUMNS."""
-    return {"id": row[0], "code": row[1], "title": row[2], "enrolled_at": row[3]}
-
-
-# The hottest statements are built once: building a select costs more than running it.
-STUDENT_DETAIL = (
-    select(*STUDENT_COLUMNS, *COURSE_SUMMARY_COLUMNS)
-    .outerjoin(Enrollment, Enrollment.student_id == Student.id)
-    .outerjoin(Course, Course.id == Enrollment.course_id)
-    .where(Student.id == bindparam("student_id"))
-    .order_by(Course.code)
-)
-STUDENT_COURSES = (
-    select(
-        Course.id,
-        Course.code,
-        Course.title,
-        Course.description,
-        Course.capacity,
-        Course.enrolled_count.label("enrolled_count"),
-        Course.created_at,
-        Enrollment.enrolled_at,
-    )
-    .join(Enrollment, Enrollment.course_id == Course.id)
-    .where(Enrollment.student_id == bindparam("student_id"))
-    .order_by(Course.code)
-)
-
-
-def _core_rows(statement: Select, **parameters) -> list:
-    """Rows of a column-only select, run on the session's connection.
+def _core_mappings(statement: Select, **parameters) -> list[Mapping]:
+    """Rows of a column-only select as mappings, run on the session's connection.
 
     Skips the ORM's execution layer, which has nothing to do for plain columns
     and costs more than the statement itself on the hottest reads.
     """
-    return db.session.connection().execute(statement, parameters).all()
+    return db.session.connection().execute(statement, parameters).mappings().all()
+
+
+def _student_exists(student_id: int) -> None:
+    """Raise StudentNotFound unless the student exists."""
+    if db.session.scalar(select(Student.id).where(Student.id == student_id)) is None:
+        raise StudentNotFound(student_id)
 
 
 def student_detail(student_id: int) -> dict:
-    """One student with their courses ordered by code (one statement), or a 404."""
-    rows = _core_rows(STUDENT_DETAIL, student_id=student_id)
+    """One student with their courses ordered by code (one statement)."""
+    rows = _core_mappings(STUDENT_DETAIL, student_id=student_id)
     if not rows:
-        raise NotFoundError(f"Student {student_id} does not exist.")
-    courses = [_course_summary(row[4:]) for row in rows if row[4] is not None]
-    return _student(rows[0], courses)
-
-
-def get_course(course_id: int) -> Course:
-    """The course with this id (its enrolled count loaded), or a 404."""
-    course = db.session.get(Course, course_id, options=[undefer(Course.enrolled_count)])
-    if course is None:
-        raise NotFoundError(f"Course {course_id} does not exist.")
-    return course
+        raise StudentNotFound(student_id)
+    # A student without courses is one row whose course columns are all null.
+    first_course = SUMMARY_PREFIX + SUMMARY_FIELDS[0]
+    courses = [
+        {name: row[SUMMARY_PREFIX + name] for name in SUMMARY_FIELDS}
+        for row in rows
+        if row[first_course] is not None
+    ]
+    student = {name: rows[0][name] for name in STUDENT_FIELDS}
+    student["courses"] = courses
+    return student
 
 
 def list_students(q: str | None, pagination_parameters) -> list[dict]:
@@ -109,47 +126,56 @@ def list_students(q: str | None, pagination_parameters) -> list[dict]:
     statement = matching(
         select(*STUDENT_COLUMNS).order_by(Student.id), q, Student.name, Student.email
     )
-    students = db.session.execute(paginate(statement, pagination_parameters)).all()
+    students = db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
     if not students:
         return []
     courses = defaultdict(list)
     rows = db.session.execute(
-        select(Enrollment.student_id, *COURSE_SUMMARY_COLUMNS)
+        select(Enrollment.student_id.label("student_id"), *SUMMARY_COLUMNS)
         .join(Course, Course.id == Enrollment.course_id)
-        .where(Enrollment.student_id.in_([student[0] for student in students]))
+        .where(Enrollment.student_id.in_([student["id"] for student in students]))
         .order_by(Course.code)
-    )
+    ).mappings()
     for row in rows:
-        courses[row[0]].append(_course_summary(row[1:]))
-    return [_student(student, courses[student[0]]) for student in students]
+        courses[row["student_id"]].append(row)
+    return [{**student, "courses": courses[student["id"]]} for student in students]
 
 
-def list_courses(q: str | None, pagination_parameters) -> list[Course]:
+def get_course(course_id: int) -> Mapping:
+    """The course with this id, with its enrolled count."""
+    rows = _core_mappings(COURSE_BY_ID, course_id=course_id)
+    if not rows:
+        raise CourseNotFound(course_id)
+    return rows[0]
+
+
+def list_courses(q: str | None, pagination_parameters) -> list[Mapping]:
     """One page of courses ordered by code."""
-    statement = matching(select(Course).order_by(Course.code), q, Course.code, Course.title)
-    page = paginate(statement, pagination_parameters).options(undefer(Course.enrolled_count))
-    return list(db.session.scalars(page))
+    statement = matching(
+        select(*COURSE_COLUMNS).order_by(Course.code), q, Course.code, Course.title
+    )
+    return db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
 
 
-def student_courses(student_id: int) -> list:
+def student_courses(student_id: int) -> list[Mapping]:
     """The courses of one student (course fields plus ``enrolled_at``), by code.
 
     The student's existence is only looked up when they have no courses.
     """
-    rows = _core_rows(STUDENT_COURSES, student_id=student_id)
+    rows = _core_mappings(STUDENT_COURSES_STATEMENT, student_id=student_id)
     if not rows:
-        get_student(student_id)
+        _student_exists(student_id)
     return rows
 
 
-def course_roster(course_id: int, pagination_parameters) -> list:
+def course_roster(course_id: int, pagination_parameters) -> list[Mapping]:
     """One page of the students in a course, ordered by name then id."""
-    if db.session.get(Course, course_id) is None:
-        raise NotFoundError(f"Course {course_id} does not exist.")
+    if db.session.scalar(select(Course.id).where(Course.id == course_id)) is None:
+        raise CourseNotFound(course_id)
     statement = (
-        select(Student.id, Student.name, Student.email, Enrollment.enrolled_at)
+        select(*columns_of(ROSTER, Student, Enrollment))
         .join(Enrollment, Enrollment.student_id == Student.id)
         .where(Enrollment.course_id == course_id)
         .order_by(Student.name, Student.id)
     )
-    return list(db.session.execute(paginate(statement, pagination_parameters)))
+    return db.session.execute(paginate(statement, pagination_parameters)).mappings().all()

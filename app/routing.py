@@ -1,12 +1,11 @@
-"""URL and request plumbing shared by every blueprint."""
+"""URL and request plumbing shared by every blueprint: ids in paths, method groups, JSON bodies."""
 
 from http import HTTPStatus
 
-from flask import Flask, request
+from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
-from app.extensions import api
 from app.models import INT32_MAX
 
 # The HTTP method groups every request hook works with, defined once.
@@ -32,19 +31,15 @@ class IdConverter(BaseConverter):
         return str(value)
 
 
+def id_parameter_schema(_converter: IdConverter) -> dict:
+    """How the spec documents an ``<id:...>`` path parameter."""
+    return {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+
+
 def require_json_body() -> None:
     """Refuse request bodies that are not declared as JSON (415)."""
     if request.method in BODY_METHODS and request.routing_exception is None and not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
-
-
-def register_routing(app: Flask) -> None:
-    """Install the id converter (documented in the spec) and the JSON body check."""
-    app.url_map.converters["id"] = IdConverter
-    api.register_converter(
-        IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
-    )
-    app.before_request(require_json_body)
 
 
 def error_responses(blp, *statuses: int):

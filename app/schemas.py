@@ -234,3 +234,19 @@ class EnrollmentSchema(ma.Schema):
     student_id = fields.Integer(dump_only=True)
     course_id = fields.Integer(dump_only=True)
     enrolled_at = fields.AwareDateTime(dump_only=True)
+
+
+# --- one dumper per representation -------------------------------------------
+# The views' response decorators document and dump with these instances, so
+# each representation has one dump (``STUDENT.dump`` ...) that a faster
+# serializer can take the place of without touching a view. The read queries
+# select the columns these schemas name (see app.queries.columns_of).
+
+STUDENT = StudentSchema()
+STUDENTS = StudentSchema(many=True)
+COURSE_SUMMARY = EnrolledCourseSummarySchema()
+COURSE = CourseSchema()
+COURSES = CourseSchema(many=True)
+STUDENT_COURSES = StudentCourseSchema(many=True)
+ROSTER = RosterEntrySchema(many=True)
+ENROLLMENT = EnrollmentSchema()

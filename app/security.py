@@ -12,7 +12,6 @@ from apispec import BasePlugin
 from flask import Flask, Response, current_app, request
 
 from app.errors import problem_response
-from app.extensions import api
 from app.routing import WRITE_METHODS
 
 SECURITY_SCHEME = "bearerAuth"
@@ -62,7 +61,18 @@ def require_write_token() -> Response | None:
 
 
 class BearerAuthPlugin(BasePlugin):
-    """Mark every write operation in the spec as needing the bearer token."""
+    """Declare the bearer scheme, and mark every write operation as needing it."""
+
+    def init_spec(self, spec):
+        """Declare the bearer token scheme in the spec's components."""
+        spec.components.security_scheme(
+            SECURITY_SCHEME,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Required on writes when the server sets API_TOKENS.",
+            },
+        )
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Add the security requirement and the 401 answer to write operations."""
@@ -72,23 +82,7 @@ class BearerAuthPlugin(BasePlugin):
                 operation.setdefault("responses", {}).setdefault("401", "UNAUTHORIZED")
 
 
-def register_security(app: Flask) -> None:
-    """Install the headers, the write-token check and its OpenAPI scheme.
-
-    Call after ``api.init_app`` and before the blueprints are registered, so the
-    spec plugin sees every operation.
-    """
-    app.after_request(add_security_headers)
-    # First in line: an unauthenticated write learns nothing from the body checks.
-    app.before_request_funcs.setdefault(None, []).insert(0, require_write_token)
-    api.spec.components.security_scheme(
-        SECURITY_SCHEME,
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Required on writes when the server sets API_TOKENS.",
-        },
-    )
-    api.spec.plugins.append(BearerAuthPlugin())
+def warn_if_writes_are_open(app: Flask) -> None:
+    """Log a warning when a production app lets anyone write (no API_TOKENS)."""
     if app.config["APP_ENV"] == "production" and not app.config.get("API_TOKENS"):
         logger.warning("API_TOKENS is not set: anyone who can reach the service can change data")

@@ -4,22 +4,22 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app import enrollment, queries
-from app.database import commit_or_conflict, read_without_transaction
-from app.extensions import db
-from app.models import Student
+from app import queries
+from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
+    ENROLLMENT,
+    STUDENT,
+    STUDENT_COURSES,
+    STUDENTS,
     CourseIdSchema,
     EnrollmentRequestSchema,
-    EnrollmentSchema,
     EnrollPairSchema,
-    StudentCourseSchema,
     StudentCreateSchema,
     StudentQuerySchema,
-    StudentSchema,
     StudentUpdateSchema,
 )
+from app.services import enrollment, students
 
 blp = Blueprint("students", __name__, description="Students and their course enrollments")
 blp.before_request(read_without_transaction)
@@ -28,74 +28,65 @@ BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new student", "schema": {"type": "string"}}}
 
 
-def student_url(student: Student) -> str:
-    """The canonical URL of a student."""
-    return url_for("students.StudentById", student_id=student.id)
-
-
 @blp.route("/students")
 class Students(MethodView):
     """The student collection."""
 
     @blp.arguments(StudentQuerySchema, location="query")
-    @blp.response(200, StudentSchema(many=True))
+    @blp.response(200, STUDENTS)
     @blp.paginate(page_size=20, max_page_size=100)
     def get(self, args, pagination_parameters):
         """List students, ordered by id"""
         return queries.list_students(args.get("q"), pagination_parameters)
 
     @blp.arguments(StudentCreateSchema)
-    @blp.response(201, StudentSchema, headers=LOCATION)
+    @blp.response(201, STUDENT, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
         """Create a student"""
-        student = Student(**data)
-        db.session.add(student)
-        commit_or_conflict(f"A student with email {data['email']} already exists.")
-        return queries.student_detail(student.id), {"Location": student_url(student)}
+        student_id = students.create_student(data)
+        location = url_for("students.StudentById", student_id=student_id)
+        return queries.student_detail(student_id), {"Location": location}
 
 
 @blp.route("/students/<id:student_id>")
 class StudentById(MethodView):
     """One student."""
 
-    @blp.response(200, StudentSchema)
+    @blp.response(200, STUDENT)
     @error_responses(blp, 404)
     def get(self, student_id):
         """Get a student with their courses"""
         return queries.student_detail(student_id)
 
     @blp.arguments(StudentUpdateSchema)
-    @blp.response(200, StudentSchema)
+    @blp.response(200, STUDENT)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, student_id):
         """Update a student's name or email"""
-        student = queries.get_student(student_id)
-        for field, value in data.items():
-            setattr(student, field, value)
-        commit_or_conflict(f"A student with email {data.get('email')} already exists.")
+        students.update_student(student_id, data)
         return queries.student_detail(student_id)
 
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id):
         """Delete a student and their enrollments"""
-        enrollment.delete_student(queries.get_student(student_id))
+        students.delete_student(student_id)
 
 
 @blp.route("/students/<id:student_id>/courses")
 class StudentCourses(MethodView):
     """The courses one student is enrolled in."""
 
-    @blp.response(200, StudentCourseSchema(many=True))
+    @blp.response(200, STUDENT_COURSES)
     @error_responses(blp, 404)
     def get(self, student_id):
         """List a student's courses, ordered by code"""
         return queries.student_courses(student_id)
 
     @blp.arguments(EnrollmentRequestSchema)
-    @blp.response(201, StudentSchema, description="At least one enrollment was created")
-    @blp.alt_response(200, schema=StudentSchema, description="Nothing changed", success=True)
+    @blp.response(201, STUDENT, description="At least one enrollment was created")
+    @blp.alt_response(200, schema=STUDENT, description="Nothing changed", success=True)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in courses (all or nothing, idempotent)"""
@@ -119,13 +110,13 @@ class StudentEnroll(MethodView):
     """Compatibility form of enrollment for one course."""
 
     @blp.arguments(CourseIdSchema)
-    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
-    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @blp.response(201, ENROLLMENT, description="The enrollment was created")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def post(self, data, student_id):
         """Enroll a student in one course"""
-        row, created = enrollment.enroll_pair(student_id, data["course_id"], student_in_body=False)
-        return row, 201 if created else 200
+        made, created = enrollment.enroll_one(student_id, data["course_id"])
+        return made, 201 if created else 200
 
 
 @blp.route("/enroll")
@@ -133,11 +124,10 @@ class Enroll(MethodView):
     """Compatibility form of enrollment naming both ids in the body."""
 
     @blp.arguments(EnrollPairSchema)
-    @blp.response(201, EnrollmentSchema, description="The enrollment was created")
-    @blp.alt_response(200, schema=EnrollmentSchema, description="Already enrolled", success=True)
+    @blp.response(201, ENROLLMENT, description="The enrollment was created")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
         """Enroll a student in one course"""
-        student_id, course_id = data["student_id"], data["course_id"]
-        row, created = enrollment.enroll_pair(student_id, course_id, student_in_body=True)
-        return row, 201 if created else 200
+        made, created = enrollment.enroll_one(data["student_id"], data["course_id"])
+        return made, 201 if created else 200
