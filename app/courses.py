@@ -5,12 +5,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import queries
+from app.caller import current_actor
 from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
     COURSE,
     COURSES,
     ROSTER,
+    WAITLIST,
     CourseCreateSchema,
     CourseQuerySchema,
     CourseUpdateSchema,
@@ -59,15 +61,15 @@ class CourseById(MethodView):
     @blp.response(200, COURSE)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, course_id):
-        """Update a course (capacity cannot drop below the enrolled count)"""
+        """Update a course (a larger capacity promotes waitlisted students)"""
         courses.update_course(course_id, data)
         return queries.get_course(course_id)
 
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, course_id):
-        """Delete a course and its enrollments"""
-        courses.delete_course(course_id)
+        """Delete a course and its enrollments (their history stays)"""
+        courses.delete_course(course_id, actor=current_actor())
 
 
 @blp.route("/courses/<id:course_id>/students")
@@ -80,3 +82,15 @@ class CourseStudents(MethodView):
     def get(self, course_id, pagination_parameters):
         """List the students in a course, ordered by name"""
         return queries.course_roster(course_id, pagination_parameters)
+
+
+@blp.route("/courses/<id:course_id>/waitlist")
+class CourseWaitlist(MethodView):
+    """The students waiting for one course."""
+
+    @blp.response(200, WAITLIST)
+    @blp.paginate(page_size=20, max_page_size=100)
+    @error_responses(blp, 404)
+    def get(self, course_id, pagination_parameters):
+        """List the students waiting for a course, in promotion order"""
+        return queries.course_waitlist(course_id, pagination_parameters)

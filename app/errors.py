@@ -20,11 +20,17 @@ from app.services.errors import (
     CourseNotFound,
     CoursesFull,
     DomainError,
+    DropDeadlinePassed,
     DuplicateCourseCode,
     DuplicateEmail,
+    EnrollmentClosed,
+    InvalidEnrollmentWindow,
+    NoHistory,
     NotEnrolled,
+    OverrideNotAllowed,
     StudentNotFound,
     UnknownCourses,
+    WaitlistCapacityBelowWaiting,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -104,6 +110,11 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     DuplicateEmail: 409,
     DuplicateCourseCode: 409,
     CapacityBelowEnrolled: 409,
+    WaitlistCapacityBelowWaiting: 409,
+    EnrollmentClosed: 409,
+    DropDeadlinePassed: 409,
+    OverrideNotAllowed: 403,
+    NoHistory: 404,
 }
 
 
@@ -132,6 +143,8 @@ def handle_domain_error(error: DomainError) -> FlaskResponse:
         )
     if isinstance(error, UnknownCourses):
         return _unprocessable(str(error), "course_ids", str(error))
+    if isinstance(error, InvalidEnrollmentWindow):
+        return _unprocessable(str(error), "enrollment_closes_at", str(error))
     return problem_response(DOMAIN_STATUS[type(error)], str(error))
 
 

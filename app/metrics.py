@@ -21,10 +21,28 @@ ENROLLMENTS_REFUSED_CAPACITY = Counter(
 )
 ENROLLMENTS_REMOVED = Counter(
     "enrollments_removed",
-    "Enrollments removed by unenrolling or by deleting a student or a course",
+    "Enrollments ended by dropping (waitlist places included) or by deleting a student or a course",
     registry=None,
 )
-ENROLLMENT_COUNTERS = (ENROLLMENTS_CREATED, ENROLLMENTS_REFUSED_CAPACITY, ENROLLMENTS_REMOVED)
+ENROLLMENTS_WAITLISTED = Counter(
+    "enrollments_waitlisted",
+    "Students placed on a course's waitlist (one per student and course)",
+    registry=None,
+)
+ENROLLMENTS_PROMOTED = Counter(
+    "enrollments_promoted",
+    "Waitlisted students promoted to enrolled, by reason (promoted: a seat was freed; "
+    "capacity_raised: the course got more seats)",
+    ["reason"],
+    registry=None,
+)
+ENROLLMENT_COUNTERS = (
+    ENROLLMENTS_CREATED,
+    ENROLLMENTS_REFUSED_CAPACITY,
+    ENROLLMENTS_REMOVED,
+    ENROLLMENTS_WAITLISTED,
+    ENROLLMENTS_PROMOTED,
+)
 
 
 def route(request: Request) -> str:

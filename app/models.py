@@ -11,13 +11,15 @@ from sqlalchemy import (
     Integer,
     String,
     TypeDecorator,
+    and_,
     case,
     func,
+    or_,
     select,
     text,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, column_property, mapped_column, relationship
 from sqlalchemy.sql.functions import GenericFunction
 
 from app.extensions import db
@@ -143,6 +145,35 @@ class Enrollment(db.Model):
 
     student: Mapped["Student"] = relationship(back_populates="enrollments")
     course: Mapped["Course"] = relationship(back_populates="enrollments")
+
+
+# Promotion order, which is also the waitlist's order: positions are not stored.
+WAITLIST_ORDER = (Enrollment.waitlisted_at, Enrollment.student_id)
+
+
+def waitlist_position(entry=Enrollment):
+    """The place of the waitlisted enrollment ``entry`` in its course's waitlist (1: next).
+
+    A correlated count of the waitlisted enrollments of the course up to and
+    including ``entry`` in promotion order; null when ``entry`` is not waitlisted.
+    """
+    ahead = aliased(Enrollment)
+    count = (
+        select(func.count())
+        .where(
+            ahead.course_id == entry.course_id,
+            ahead.status == Status.WAITLISTED,
+            or_(
+                ahead.waitlisted_at < entry.waitlisted_at,
+                and_(
+                    ahead.waitlisted_at == entry.waitlisted_at,
+                    ahead.student_id <= entry.student_id,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
+    return case((entry.status == Status.WAITLISTED, count), else_=None)
 
 
 class EnrollmentHistory(db.Model):

@@ -5,14 +5,19 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app import queries
+from app.caller import current_actor
 from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
     ENROLLMENT,
+    ENROLLMENTS,
+    HISTORY,
     STUDENT,
     STUDENT_COURSES,
     STUDENTS,
     CourseIdSchema,
+    DropQuerySchema,
+    EnrollmentQuerySchema,
     EnrollmentRequestSchema,
     EnrollPairSchema,
     StudentCreateSchema,
@@ -70,8 +75,8 @@ class StudentById(MethodView):
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id):
-        """Delete a student and their enrollments"""
-        students.delete_student(student_id)
+        """Delete a student and their enrollments (their seats go to the waitlists)"""
+        students.delete_student(student_id, actor=current_actor())
 
 
 @blp.route("/students/<id:student_id>/courses")
@@ -81,28 +86,54 @@ class StudentCourses(MethodView):
     @blp.response(200, STUDENT_COURSES)
     @error_responses(blp, 404)
     def get(self, student_id):
-        """List a student's courses, ordered by code"""
+        """List the courses a student is enrolled in, ordered by code"""
         return queries.student_courses(student_id)
 
     @blp.arguments(EnrollmentRequestSchema)
-    @blp.response(201, STUDENT, description="At least one enrollment was created")
+    @blp.response(201, STUDENT, description="At least one enrollment changed status")
     @blp.alt_response(200, schema=STUDENT, description="Nothing changed", success=True)
-    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
     def post(self, data, student_id):
-        """Enroll a student in courses (all or nothing, idempotent)"""
-        result = enrollment.enroll(student_id, data["course_ids"])
-        return queries.student_detail(student_id), 201 if result.created else 200
+        """Enroll a student in courses, or waitlist them (all or nothing, idempotent)"""
+        result = enrollment.enroll(
+            student_id, data.pop("course_ids"), actor=current_actor(), **data
+        )
+        return queries.student_detail(student_id), 201 if result.changed else 200
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")
 class StudentCourse(MethodView):
     """One enrollment of one student."""
 
+    @blp.arguments(DropQuerySchema, location="query")
     @blp.response(204)
+    @error_responses(blp, 403, 404, 409)
+    def delete(self, args, student_id, course_id):
+        """Drop a course or leave its waitlist (kept as dropped; the seat goes to the waitlist)"""
+        enrollment.drop(student_id, course_id, actor=current_actor(), **args)
+
+
+@blp.route("/students/<id:student_id>/courses/<id:course_id>/history")
+class StudentCourseHistory(MethodView):
+    """The history of one enrollment."""
+
+    @blp.response(200, HISTORY)
     @error_responses(blp, 404)
-    def delete(self, student_id, course_id):
-        """Unenroll a student from a course"""
-        enrollment.unenroll(student_id, course_id)
+    def get(self, student_id, course_id):
+        """List the status changes of one enrollment, oldest first"""
+        return queries.enrollment_history(student_id, course_id)
+
+
+@blp.route("/students/<id:student_id>/enrollments")
+class StudentEnrollments(MethodView):
+    """Every enrollment of one student, in any status."""
+
+    @blp.arguments(EnrollmentQuerySchema, location="query")
+    @blp.response(200, ENROLLMENTS)
+    @error_responses(blp, 404, 422)
+    def get(self, args, student_id):
+        """List a student's enrollments in any status, with their times, by course id"""
+        return queries.student_enrollments(student_id, args.get("status"))
 
 
 @blp.route("/students/<id:student_id>/enroll")
@@ -110,13 +141,15 @@ class StudentEnroll(MethodView):
     """Compatibility form of enrollment for one course."""
 
     @blp.arguments(CourseIdSchema)
-    @blp.response(201, ENROLLMENT, description="The enrollment was created")
-    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
-    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    @blp.response(201, ENROLLMENT, description="The enrollment changed status")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
+    @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
     def post(self, data, student_id):
-        """Enroll a student in one course"""
-        made, created = enrollment.enroll_one(student_id, data["course_id"])
-        return made, 201 if created else 200
+        """Enroll a student in one course, or waitlist them"""
+        made, changed = enrollment.enroll_one(
+            student_id, data.pop("course_id"), actor=current_actor(), **data
+        )
+        return made, 201 if changed else 200
 
 
 @blp.route("/enroll")
@@ -124,10 +157,12 @@ class Enroll(MethodView):
     """Compatibility form of enrollment naming both ids in the body."""
 
     @blp.arguments(EnrollPairSchema)
-    @blp.response(201, ENROLLMENT, description="The enrollment was created")
-    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
-    @error_responses(blp, *BODY_ERRORS, 409)
+    @blp.response(201, ENROLLMENT, description="The enrollment changed status")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
+    @error_responses(blp, *BODY_ERRORS, 403, 409)
     def post(self, data):
-        """Enroll a student in one course"""
-        made, created = enrollment.enroll_one(data["student_id"], data["course_id"])
-        return made, 201 if created else 200
+        """Enroll a student in one course, or waitlist them"""
+        made, changed = enrollment.enroll_one(
+            data.pop("student_id"), data.pop("course_id"), actor=current_actor(), **data
+        )
+        return made, 201 if changed else 200

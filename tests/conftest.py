@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
-from app.models import Course, Enrollment, Student
+from app.models import Course, Enrollment, EnrollmentHistory, Student
 from config import normalize_database_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -102,7 +102,7 @@ def _clean_tables(app):
     yield
     with app.app_context():
         db.session.remove()
-        for model in (Enrollment, Course, Student):
+        for model in (EnrollmentHistory, Enrollment, Course, Student):
             db.session.execute(delete(model))
         db.session.commit()
         db.session.remove()
@@ -184,6 +184,20 @@ def enrollment_pairs(app):
         with app.app_context():
             rows = db.session.execute(db.select(Enrollment.student_id, Enrollment.course_id))
             return {(student_id, course_id) for student_id, course_id in rows}
+
+    return read
+
+
+@pytest.fixture
+def enrollment_statuses(app):
+    """The status of every stored enrollment, keyed by (student_id, course_id)."""
+
+    def read() -> dict[tuple[int, int], str]:
+        with app.app_context():
+            rows = db.session.execute(
+                db.select(Enrollment.student_id, Enrollment.course_id, Enrollment.status)
+            )
+            return {(student_id, course_id): status for student_id, course_id, status in rows}
 
     return read
 

@@ -148,14 +148,14 @@ def test_unknown_students_and_courses_log_unknown(client, logs, make_student, ma
     ]  # fmt: skip
 
 
-def test_unenrolling_logs_removed(client, logs, make_student, make_course, enroll_rows):
+def test_unenrolling_logs_dropped(client, logs, make_student, make_course, enroll_rows):
     student, course = make_student(), make_course()
     enroll_rows(student, course)
 
     assert client.delete(f"/students/{student}/courses/{course}").status_code == 204
 
     assert audit_events(logs) == [
-        {"action": "unenroll", "student_id": student, "course_ids": [course], "outcome": "removed"}
+        {"action": "unenroll", "student_id": student, "course_ids": [course], "outcome": "dropped"}
     ]
 
 

@@ -6,8 +6,13 @@ from collections.abc import Iterable
 audit_log = logging.getLogger("app.audit")
 
 
-def audit(action: str, student_id: int, course_ids: Iterable[int], outcome: str) -> None:
-    """Log one enrollment audit event (created, unchanged, refused_capacity, unknown, removed)."""
+def audit(action: str, student_id: int, course_ids: Iterable[int], outcome: str, **fields) -> None:
+    """Log one enrollment audit event.
+
+    Outcomes: created, waitlisted, promoted (with its ``reason``), dropped,
+    unchanged, unknown, removed, and the refusals refused_capacity,
+    refused_window, refused_deadline and refused_override.
+    """
     course_ids = sorted(course_ids)
     audit_log.info(
         "%s student %s courses %s: %s",
@@ -21,5 +26,6 @@ def audit(action: str, student_id: int, course_ids: Iterable[int], outcome: str)
             "student_id": student_id,
             "course_ids": course_ids,
             "outcome": outcome,
+            **fields,
         },
     )
