@@ -91,6 +91,13 @@ class Flag(fields.Boolean):
     def __init__(self, *, query: bool = False, **kwargs):
         truthy, falsy = ({"true"}, {"false"}) if query else ({True}, {False})
         super().__init__(truthy=truthy, falsy=falsy, load_default=False, **kwargs)
+        self.sent_as = str if query else bool
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # 1 == True in Python: without the type check 1 and 0 would pass as booleans.
+        if not isinstance(value, self.sent_as):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Email(fields.Email):

@@ -14,7 +14,7 @@ import flask_migrate
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, null
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -142,6 +142,8 @@ def make_course(app):
     ) -> int:
         number = next(counter)
         with app.app_context():
+            # null(): the ORM would leave a None out of the INSERT and the default apply.
+            fields = {name: null() if value is None else value for name, value in fields.items()}
             course = Course(code=code or f"C{number:04d}", title=title, capacity=capacity, **fields)
             db.session.add(course)
             db.session.commit()

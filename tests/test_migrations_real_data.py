@@ -241,6 +241,28 @@ def test_upgrade_to_0003_makes_every_enrollment_enrolled_with_one_migrated_histo
         if engine.dialect.name == "sqlite":
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
 
+    # The app reads the migrated data: counts of enrolled students per course.
+    app = make_app(database_at_0002)
+    with app.app_context():
+        try:
+            client = app.test_client()
+            for course_id, code, *_ in courses[:5]:
+                expected = sum(1 for _, course, _ in pairs if course == course_id)
+                body = client.get(f"/courses/{course_id}").get_json()
+                assert (body["code"], body["enrolled_count"], body["waitlist_count"]) == (
+                    code,
+                    expected,
+                    0,
+                )
+            student = students[0][0]
+            history = client.get(f"/students/{student}/courses/{pairs[0][1]}/history").get_json()
+            assert [(entry["reason"], entry["to_status"]) for entry in history] == [
+                ("migrated", "enrolled")
+            ]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
 
 def test_downgrade_from_0003_keeps_enrolled_rows_and_discards_waitlists_drops_and_history(
     database_url, engine

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, null, select
 
 from app.database import unique_or_raise
 from app.extensions import db
@@ -42,7 +42,9 @@ def create_course(fields: Mapping) -> int:
     Raises InvalidEnrollmentWindow, DuplicateCourseCode.
     """
     check_window(fields.get("enrollment_opens_at"), fields.get("enrollment_closes_at"))
-    course = Course(**fields)
+    # The ORM leaves a None out of an INSERT when the column has a default;
+    # null() stores what was asked for (a null waitlist_capacity: no limit).
+    course = Course(**{name: null() if value is None else value for name, value in fields.items()})
     with unique_or_raise(DuplicateCourseCode(fields.get("code"))):
         db.session.add(course)
         db.session.flush()
