@@ -1,17 +1,14 @@
 """The benchmark's data set: generated deterministically, bulk-loaded (never through the API)."""
 
-import os
 import sqlite3
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from config import normalize_database_url
+from tests.support.databases import connect, create_database, drop_database, migrate
 
 
 @dataclass(frozen=True)
@@ -92,17 +89,9 @@ def enrollment_rows(scale: Scale):
             yield student, 2 + (student * 31 + k * stride) % pool
 
 
-def upgrade_schema(database_url: str, root: Path) -> None:
-    """Bring the schema to head with the project's own migrations."""
-    env = {**os.environ, "DATABASE_URL": database_url, "FLASK_APP": "wsgi"}
-    env.pop("APP_ENV", None)
-    flask = Path(sys.executable).parent / "flask"
-    subprocess.run([str(flask), "db", "upgrade"], cwd=root, env=env, check=True)
-
-
-def load(database_url: str, scale: Scale, root: Path) -> DataSet:
-    """Create the schema, empty the tables and bulk-load the data set."""
-    upgrade_schema(database_url, root)
+def load(database_url: str, scale: Scale) -> DataSet:
+    """Create the schema (the project's migrations), empty the tables and bulk-load the data set."""
+    migrate(database_url)
     if database_url.startswith("sqlite"):
         _load_sqlite(make_url(database_url).database, scale)
     else:
@@ -134,20 +123,8 @@ def _load_sqlite(path: str, scale: Scale) -> None:
         connection.close()
 
 
-def _connect(database_url: str, **kwargs) -> psycopg.Connection:
-    url = make_url(database_url)
-    return psycopg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        **kwargs,
-    )
-
-
 def _load_postgresql(database_url: str, scale: Scale) -> None:
-    with _connect(database_url) as connection:
+    with connect(database_url) as connection:
         connection.execute("TRUNCATE student_courses, students, courses RESTART IDENTITY")
         with connection.cursor() as cursor:
             copies = [
@@ -165,7 +142,7 @@ def _load_postgresql(database_url: str, scale: Scale) -> None:
                         "SELECT setval(pg_get_serial_sequence({name}, 'id'), max(id)) FROM {table}"
                     ).format(name=sql.Literal(table), table=sql.Identifier(table))
                 )
-    with _connect(database_url, autocommit=True) as connection:
+    with connect(database_url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
 
 
@@ -173,7 +150,7 @@ def server_version(database_url: str) -> str:
     """The database engine and version, for the result file."""
     if database_url.startswith("sqlite"):
         return f"SQLite {sqlite3.sqlite_version}"
-    with _connect(database_url) as connection:
+    with connect(database_url) as connection:
         return "PostgreSQL " + connection.execute("SHOW server_version").fetchone()[0]
 
 
@@ -197,26 +174,10 @@ class Target:
             self.url = f"sqlite:///{work_dir / 'bench.sqlite3'}"
             return self.url
         self.url = self.requested.render_as_string(hide_password=False)
-        admin_url = self.requested.set(database="postgres").render_as_string(hide_password=False)
-        with _connect(admin_url, autocommit=True) as admin:
-            exists = admin.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.requested.database,)
-            ).fetchone()
-            if not exists:
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.requested.database))
-                )
-                self.created = True
+        self.created = create_database(self.url, exist_ok=True)
         return self.url
 
     def cleanup(self) -> None:
         """Drop the database if this run created it."""
-        if not self.created:
-            return
-        admin_url = self.requested.set(database="postgres").render_as_string(hide_password=False)
-        with _connect(admin_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(self.requested.database)
-                )
-            )
+        if self.created:
+            drop_database(self.url)

@@ -10,9 +10,11 @@ Run from the repository root (``make bench`` does)::
 missing (and then dropped at the end), and its tables are emptied and reloaded.
 Without it the data set goes to a temporary SQLite file.
 
-Every scenario is measured against the same gunicorn, next to the service's own
-ceiling (``GET /livez``), and printed as a table, written as JSON and drawn as a
-PNG chart in ``bench/results/``. The exit status is non-zero when any response
+Every scenario is measured against the same gunicorn (started by the test
+suite's launcher, on free ports of ``TEST_PORT_MIN``..``TEST_PORT_MAX``), next to
+the service's own ceiling (``GET /livez``), and printed as a table, written as
+JSON and drawn as a PNG chart in ``bench/results/`` (not committed: the figures
+that matter go to ``docs/PERFORMANCE.md``). The exit status is non-zero when any response
 is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
 """
 
@@ -23,20 +25,17 @@ import platform
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import dataset, loadgen
+from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 P99_LIMIT_MS = 2000.0
 REQUESTS_PER_THREAD = 2000
@@ -156,105 +155,50 @@ SCENARIOS = [
 # --- the service under test ----------------------------------------------------
 
 
-class Service:
-    """One gunicorn serving the app on 127.0.0.1:port."""
-
-    def __init__(self, args, database_url: str, port: int, log_dir: Path):
-        self.port = port
-        self.log = log_dir / f"gunicorn-{port}.log"
-        # The production settings (gunicorn.conf.py), with only what the command line overrides.
-        command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"]
-        for flag, value in (
-            ("--workers", args.workers),
-            ("--worker-class", args.worker_class),
-            ("--threads", args.threads),
-        ):
-            if value is not None:
-                command += [flag, str(value)]
-        command += ["--backlog", "2048", "wsgi:app"]
-        env = {
-            **os.environ,
-            "APP_ENV": "production",
-            "SECRET_KEY": "bench-only-secret",
-            "DATABASE_URL": database_url,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{port}"),
-        }
-        self.command, self.env = command, env
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        """Wait until the service answers (a ceiling route, or else a real one)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited early; see {self.log}")
-            try:
-                with urllib.request.urlopen(self.base_url + "/students?page_size=1", timeout=10):
-                    return
-            except OSError:  # refused while starting, or a first answer slower than the timeout
-                time.sleep(0.2)
-        raise SystemExit(f"gunicorn did not answer within {timeout} s; see {self.log}")
-
-    def settings(self) -> dict:
-        """The effective worker settings (gunicorn.conf.py plus the command line)."""
-        printed = subprocess.run(
-            [*self.command[:-1], "--print-config", "wsgi:app"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        values = dict(re.findall(r"^(workers|worker_class|threads)\s+= (\S+)$", printed, re.M))
-        return {
-            "workers": int(values["workers"]),
-            "worker_class": values["worker_class"],
-            "threads": int(values["threads"]),
-        }
-
-    def stop(self) -> None:
-        """Stop gunicorn and its workers."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
+    """Gunicorn with the production settings (gunicorn.conf.py) and the command line's overrides."""
+    env = {"APP_ENV": "production", "SECRET_KEY": "bench-only-secret"}
+    if args.worker_class:
+        env["GUNICORN_WORKER_CLASS"] = args.worker_class
+    if args.threads:
+        env["GUNICORN_THREADS"] = str(args.threads)
+    command = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048", "wsgi:app")
+    return GunicornServer(
+        log_dir,
+        database_url=database_url,
+        port=port,
+        workers=args.workers,
+        env=env,
+        command=command,
+    ).start()
 
 
-def ceiling_path(service: Service) -> str:
-    """``/livez`` when the service has it, else the cheapest route without the database."""
-    try:
-        with urllib.request.urlopen(service.base_url + "/livez", timeout=10) as response:
-            if response.status == 200:
-                return "/livez"
-    except OSError:
-        pass
-    return "/no-such-route"  # a 404 from the router: no database, no serialization
+def effective_settings(server: GunicornServer) -> dict:
+    """The effective worker settings (gunicorn.conf.py plus the command line)."""
+    printed = subprocess.run(
+        [*server.command[:-1], "--print-config", server.command[-1]],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    values = dict(re.findall(r"^(workers|worker_class|threads)\s+= (\S+)$", printed, re.M))
+    return {
+        "workers": int(values["workers"]),
+        "worker_class": values["worker_class"],
+        "threads": int(values["threads"]),
+    }
 
 
 # --- running and reporting ----------------------------------------------------
 
 
-def run_scenario(scenario, data, services, args, work_dir: Path, ceiling: str) -> dict:
+def run_scenario(scenario, data, services, args, work_dir: Path) -> dict:
     """Warm up, then measure one scenario against every service at once."""
     threads = args.connections
     rng = random.Random(f"{args.seed}-{scenario.name}")
     lists = [scenario.build(data, thread, threads, rng) for thread in range(threads)]
-    if scenario.name == "livez":
-        lists = [[("GET", ceiling, "")] for _ in range(threads)]
     results = []
     for warmup, seconds in ((True, args.warmup), (False, args.duration)):
         if not seconds:
@@ -265,7 +209,7 @@ def run_scenario(scenario, data, services, args, work_dir: Path, ceiling: str) -
             own = lists[index :: len(services)]
             prefix = work_dir / f"{scenario.name}-{service.port}"
             loadgen.write_request_files(prefix, own)
-            runs.append(loadgen.start(args.tool, service.base_url, prefix, len(own), seconds))
+            runs.append(loadgen.start(args.tool, service.url, prefix, len(own), seconds))
         results = [loadgen.finish(run) for run in runs]
         del warmup  # warm-up results are discarded
     return loadgen.combine(results)
@@ -340,7 +284,9 @@ def parse_args(argv=None):
         "--threads", type=int, help="threads per worker (default: gunicorn.conf.py)"
     )
     parser.add_argument("--instances", type=int, default=1, help="gunicorns sharing the database")
-    parser.add_argument("--port", type=int, default=8300, help="first port (one per instance)")
+    parser.add_argument(
+        "--port", type=int, help="first port (one per instance; default: free test-range ports)"
+    )
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--only", help="comma-separated scenario names (default: all)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
@@ -372,14 +318,12 @@ def main(argv=None) -> int:
                 data = dataset.describe(scale)
             else:
                 print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
-                data = dataset.load(database_url, scale, ROOT)
+                data = dataset.load(database_url, scale)
                 print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
             for index in range(args.instances):
-                services.append(Service(args, database_url, args.port + index, work_dir))
-            for service in services:
-                service.wait_ready()
-            ceiling = ceiling_path(services[0])
-            settings = services[0].settings()
+                port = args.port + index if args.port else None
+                services.append(start_service(args, database_url, port, work_dir))
+            settings = effective_settings(services[0])
             machine = machine_info(target.url)
             print(
                 f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
@@ -390,7 +334,7 @@ def main(argv=None) -> int:
             )
             rows = {}
             for scenario in scenarios:
-                row = run_scenario(scenario, data, services, args, work_dir, ceiling)
+                row = run_scenario(scenario, data, services, args, work_dir)
                 row["label"] = scenario.label
                 rows[scenario.name] = row
                 print(
@@ -411,11 +355,7 @@ def main(argv=None) -> int:
         "backend": target.backend,
         "scale": args.scale,
         "data": data.as_dict(),
-        "server": {
-            "instances": args.instances,
-            **settings,
-            "ceiling_path": ceiling,
-        },
+        "server": {"instances": args.instances, **settings, "ceiling_path": "/livez"},
         "load": {
             "tool": args.tool,
             "connections": args.connections,

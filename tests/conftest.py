@@ -1,74 +1,19 @@
-"""Shared fixtures: one database per run, an app, a client, factories, a query counter.
+"""Fixtures: one database per run, an app, a client, factories, a query counter.
 
-The suite runs on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL``
-points at a server: each run then creates (and finally drops) databases of its
-own on that server, so concurrent runs never collide. An unreachable server
-fails the run; it never falls back to SQLite.
+Helpers live in ``tests.support`` (see its docstring); this file holds fixtures only.
 """
 
-import os
-import uuid
 from contextlib import contextmanager
 
-import flask_migrate
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import delete, event, null
-from sqlalchemy.engine import make_url
 
-from app import create_app
 from app.extensions import db
 from app.models import Course, Enrollment, EnrollmentHistory, Student
-from config import normalize_database_url
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-
-
-class DatabaseFactory:
-    """Hands out empty databases: SQLite files, or PostgreSQL databases it later drops."""
-
-    def __init__(self, tmp_dir):
-        self.tmp_dir = tmp_dir
-        self.created: list[str] = []
-        self.server_url = (
-            make_url(normalize_database_url(TEST_DATABASE_URL)) if TEST_DATABASE_URL else None
-        )
-
-    @property
-    def backend(self) -> str:
-        return "postgresql" if self.server_url else "sqlite"
-
-    def _admin(self):
-        url = self.server_url
-        return psycopg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname=url.database or "postgres",
-            autocommit=True,
-        )
-
-    def new(self, label: str = "db") -> str:
-        """Create a new empty database and return its SQLAlchemy URL."""
-        name = f"enroll_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        if self.server_url is None:
-            return f"sqlite:///{self.tmp_dir / name}.sqlite3"
-        with self._admin() as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self.created.append(name)
-        return self.server_url.set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        """Drop every database this factory created."""
-        if not self.created:
-            return
-        with self._admin() as admin:
-            for name in self.created:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+from tests.support.databases import DatabaseFactory, inserting, make_app
+from tests.support.pgcluster import PrivateCluster, missing
+from tests.support.servers import Figures
+from tests.support.tools import require
 
 
 @pytest.fixture(scope="session")
@@ -79,17 +24,10 @@ def databases(tmp_path_factory):
     factory.drop_all()
 
 
-def make_app(database_url: str, **overrides):
-    """An app in testing mode bound to ``database_url``."""
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
-
-
 @pytest.fixture(scope="session")
 def app(databases):
     """The application, on a database migrated to head."""
-    application = make_app(databases.new("main"))
-    with application.app_context():
-        flask_migrate.upgrade()
+    application = make_app(databases.migrated("main"))
     yield application
     with application.app_context():
         db.session.remove()
@@ -117,39 +55,25 @@ def client(app):
 @pytest.fixture
 def make_student(app):
     """Factory inserting a student straight into the database; returns its id."""
-    counter = iter(range(1, 1_000_000))
 
-    def factory(name: str | None = None, email: str | None = None) -> int:
-        number = next(counter)
-        with app.app_context():
-            student = Student(
-                name=name or f"Student {number:04d}", email=email or f"s{number}@example.edu"
-            )
-            db.session.add(student)
-            db.session.commit()
-            return student.id
+    def build(number: int, name: str | None = None, email: str | None = None) -> Student:
+        return Student(
+            name=name or f"Student {number:04d}", email=email or f"s{number}@example.edu"
+        )
 
-    return factory
+    return inserting(app, build)
 
 
 @pytest.fixture
 def make_course(app):
     """Factory inserting a course straight into the database; returns its id."""
-    counter = iter(range(1, 1_000_000))
 
-    def factory(
-        code: str | None = None, title: str = "A course", capacity: int | None = None, **fields
-    ) -> int:
-        number = next(counter)
-        with app.app_context():
-            # null(): the ORM would leave a None out of the INSERT and the default apply.
-            fields = {name: null() if value is None else value for name, value in fields.items()}
-            course = Course(code=code or f"C{number:04d}", title=title, capacity=capacity, **fields)
-            db.session.add(course)
-            db.session.commit()
-            return course.id
+    def build(number: int, code: str | None = None, title: str = "A course", **fields) -> Course:
+        # null(): the ORM would leave a None out of the INSERT and the default apply.
+        fields = {name: null() if value is None else value for name, value in fields.items()}
+        return Course(code=code or f"C{number:04d}", title=title, **fields)
 
-    return factory
+    return inserting(app, build)
 
 
 @pytest.fixture
@@ -231,13 +155,16 @@ def count_queries(app):
     return counting
 
 
-# --- reliability figures ------------------------------------------------------
+@pytest.fixture
+def private_cluster():
+    """A private PostgreSQL cluster, started (the test fails under CI=true if it cannot run)."""
+    require(missing())
+    with PrivateCluster() as cluster:
+        yield cluster
 
 
 def pytest_terminal_summary(terminalreporter):
     """Print what the reliability tests did (requests sent, races run, inputs tried)."""
-    from tests.servers import Figures
-
     if Figures.counts:
         terminalreporter.section("reliability figures")
         for name, count in sorted(Figures.counts.items()):

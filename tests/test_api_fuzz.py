@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 from sqlalchemy import create_engine, text
 
 from app.extensions import db
-from tests.servers import Figures, GunicornServer, migrate_database
+from tests.support.servers import Figures, GunicornServer
 
 pytestmark = pytest.mark.slow
 
@@ -68,8 +68,7 @@ def gunicorn_server(databases, tmp_path_factory):
     """Gunicorn with 2 workers on a PostgreSQL database of its own."""
     if databases.backend != "postgresql":
         pytest.skip("fuzzing over HTTP runs in CI's PostgreSQL pass")
-    database_url = databases.new("fuzz")
-    migrate_database(database_url)
+    database_url = databases.migrated("fuzz")
     with GunicornServer(
         tmp_path_factory.mktemp("logs"),
         database_url=database_url,

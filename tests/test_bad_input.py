@@ -9,7 +9,7 @@ import pytest
 
 from app.models import Course, Enrollment, Student
 from config import MAX_BODY_BYTES
-from tests.servers import Figures
+from tests.support.servers import Figures
 
 JSON = "application/json"
 STUDENT = '{"name": "Ada", "email": "ada@example.edu"}'

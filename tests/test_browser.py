@@ -8,7 +8,6 @@ from which the test reads what the page's script wrote.
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,11 +19,12 @@ from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import Course, Enrollment, Student
-from tests.conftest import make_app
+from tests.support.databases import make_app
+from tests.support.servers import free_port
+from tests.support.tools import missing_command, require
 
 pytestmark = pytest.mark.slow
 
-PORT_RANGE = range(8200, 8300)
 TOKEN = "browser-test-token"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -74,26 +74,16 @@ run().then(
 
 @pytest.fixture(scope="session")
 def chromium():
-    """Debian's chromium; CI installs it, so there a missing browser is a failure."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; .ci/run must install it")
-        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
-    return path
+    """Debian's chromium (apt-get install chromium); CI installs it."""
+    require(missing_command("chromium"))
+    return shutil.which("chromium")
 
 
 @contextmanager
 def serve(wsgi_app):
-    """Serve ``wsgi_app`` on the first free port of the range; yield its origin."""
-    for port in PORT_RANGE:
-        try:
-            server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
-        except (OSError, SystemExit):  # werkzeug exits when the port is taken
-            continue
-        break
-    else:
-        raise RuntimeError(f"no free port in {PORT_RANGE}")
+    """Serve ``wsgi_app`` on a free port of the test range; yield its origin."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, wsgi_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

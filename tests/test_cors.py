@@ -5,7 +5,7 @@ import pytest
 from app.extensions import db
 from app.models import Student
 from config import load_config
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 FRONTEND = "http://localhost:8280"
 OTHER_FRONTEND = "http://127.0.0.1:8281"

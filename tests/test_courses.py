@@ -159,8 +159,7 @@ def test_roster_is_paginated_and_ordered_by_name_then_id(
     outsider = make_student(name="Aaron")
     for student in (zed, bob_1, bob_2, amy):
         enroll_rows(student, course)
-    make_course()  # another course, whose roster must not leak in
-    enroll_rows(outsider, course + 1)
+    enroll_rows(outsider, make_course())  # another course, whose roster must not leak in
 
     first = client.get(f"/courses/{course}/students?page_size=3")
     second = client.get(f"/courses/{course}/students?page_size=3&page=2")

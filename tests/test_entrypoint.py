@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, GunicornServer
+from tests.support.servers import ROOT, GunicornServer, free_port
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 VENV_BIN = str(Path(sys.executable).parent)
-UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:8198/nowhere"  # nothing listens
+# A free port of the test range: nothing listens there.
+UNREACHABLE_DATABASE = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
 
 
 def stub(bin_dir: Path, name: str, script: str) -> None:
@@ -103,9 +104,9 @@ def test_the_real_entrypoint_migrates_a_new_database_then_serves(tmp_path):
         "PATH": os.pathsep.join((VENV_BIN, os.environ["PATH"])),
     }
     with GunicornServer(tmp_path, env=env, command=(str(ENTRYPOINT),)) as server:
-        assert server.get("/readyz")[0] == 200
-        status, _headers, body = server.get("/students")
-        assert (status, json.loads(body)) == (200, [])
+        assert server.get("/readyz").status == 200
+        students = server.get("/students")
+        assert (students.status, students.body) == (200, [])
 
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}

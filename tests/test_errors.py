@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from app.models import Student
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 

@@ -1,34 +1,21 @@
 """The service under real gunicorn: configuration, JSON logs, metrics across workers."""
 
-import json
 import os
 import runpy
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import SimpleNamespace
 
-import flask_migrate
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import ROOT, GunicornServer
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+from tests.support.servers import GUNICORN, ROOT, GunicornServer, create, scrape
 
 
 @pytest.fixture
 def migrated_database(databases):
     """A new database at the head migration; returns its URL."""
-    url = databases.new("gunicorn")
-    app = make_app(url)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
-    return url
+    return databases.migrated("gunicorn")
 
 
 def test_gunicorn_check_config_passes(tmp_path, migrated_database):
@@ -89,34 +76,19 @@ def test_post_fork_drops_connections_inherited_from_the_master(monkeypatch, tmp_
     inherited.dispose()  # this process is the parent after all: close them
 
 
-def scrape(server) -> dict[tuple, float]:
-    status, _headers, text = server.get("/metrics")
-    assert status == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 @pytest.mark.slow
 def test_two_workers_log_json_lines_and_metrics_add_up_across_workers(tmp_path, migrated_database):
     with GunicornServer(tmp_path, env={"DATABASE_URL": migrated_database}) as server:
-        status, _h, body = server.request("POST", "/students", {"name": "A", "email": "a@x.edu"})
-        assert status == 201
-        student = json.loads(body)["id"]
-        status, _h, body = server.request("POST", "/courses", {"code": "C1", "title": "T"})
-        course = json.loads(body)["id"]
-        assert (
-            server.request("POST", f"/students/{student}/courses", {"course_ids": [course]})[0]
-            == 201
-        )
+        student = create(server, "/students", {"name": "A", "email": "a@x.edu"})
+        course = create(server, "/courses", {"code": "C1", "title": "T"})
+        enrolled = server.request("POST", f"/students/{student}/courses", {"course_ids": [course]})
+        assert enrolled.status == 201
 
         # Concurrent requests until both workers have answered some (bounded).
         sent = 0
         with ThreadPoolExecutor(max_workers=6) as pool:
             for _round in range(20):
-                statuses = list(pool.map(lambda _i: server.get("/students")[0], range(12)))
+                statuses = list(pool.map(lambda _i: server.get("/students").status, range(12)))
                 assert statuses == [200] * 12
                 sent += 12
                 pids = {
@@ -133,11 +105,13 @@ def test_two_workers_log_json_lines_and_metrics_add_up_across_workers(tmp_path, 
             (("method", "GET"), ("route", "/students"), ("status", "200")),
         )
         for _scrape in range(4):
-            samples = scrape(server)
+            metrics = server.get("/metrics")
+            assert metrics.status == 200
+            samples = scrape(metrics.body)
             assert samples[key] == sent
             assert samples[("enrollments_created_total", ())] == 1
-        status, headers, _body = server.get("/livez", headers={"X-Request-ID": "probe-1"})
-        assert headers["X-Request-ID"] == "probe-1"
+        livez = server.get("/livez", headers={"X-Request-ID": "probe-1"})
+        assert livez.headers["X-Request-ID"] == "probe-1"
 
     lines = server.log_lines()  # every line is JSON, or this fails
     assert any(line["logger"] == "gunicorn.error" for line in lines)

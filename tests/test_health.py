@@ -2,9 +2,11 @@
 
 import pytest
 
-from tests.conftest import make_app
+from tests.support.databases import make_app
+from tests.support.servers import free_port
 
-UNREACHABLE_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:8199/nowhere"  # nothing listens
+# A free port of the test range: nothing listens there.
+UNREACHABLE_DATABASE = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from app.extensions import db
 from app.logs import HANDLER_NAME, JsonLineFormatter, install_json_handler
 from app.models import Enrollment
-from tests.conftest import make_app
+from tests.support.databases import make_app
 
 
 @pytest.fixture

@@ -1,18 +1,14 @@
 """Metrics: ``GET /metrics`` in Prometheus text format, per route template and status."""
 
-from prometheus_client.parser import text_string_to_metric_families
+from tests.support.servers import scrape
 
 
-def scrape(client) -> dict[tuple, float]:
-    """Every sample of ``/metrics`` keyed by (name, sorted labels)."""
+def metrics(client) -> dict[tuple, float]:
+    """Every sample of ``/metrics`` (fails unless it answers 200 in Prometheus' text format)."""
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.get_data(as_text=True))
-        for sample in family.samples
-    }
+    return scrape(response.get_data(as_text=True))
 
 
 def requests_counted(samples, method: str, route: str, status: str) -> float:
@@ -24,13 +20,13 @@ def requests_counted(samples, method: str, route: str, status: str) -> float:
 
 
 def test_requests_are_counted_per_route_template_and_status(client, make_student):
-    before = scrape(client)
+    before = metrics(client)
     first, second = make_student(), make_student()
 
     client.get(f"/students/{first}")
     client.get(f"/students/{second}")
     client.get("/students/999999")
-    after = scrape(client)
+    after = metrics(client)
 
     route = "/students/<id:student_id>"
     assert (
@@ -46,18 +42,18 @@ def test_requests_are_counted_per_route_template_and_status(client, make_student
 
 def test_latency_is_a_histogram_with_buckets(client):
     client.get("/livez")
-    samples = scrape(client)
+    samples = metrics(client)
 
     labels = (("le", "+Inf"), ("method", "GET"), ("route", "/livez"), ("status", "200"))
     assert samples[("flask_http_request_duration_seconds_bucket", labels)] >= 1
 
 
 def test_unmatched_urls_share_one_label(client):
-    before = scrape(client)
+    before = metrics(client)
     client.get("/no/such/page/1")
     client.get("/no/such/page/2")
 
-    after = scrape(client)
+    after = metrics(client)
 
     assert (
         requests_counted(after, "GET", "<unmatched>", "404")
@@ -72,14 +68,14 @@ def test_enrollment_counters_follow_the_service_layer(
     taken, student = make_student(), make_student()
     full, first, second = make_course(capacity=1), make_course(), make_course()
     enroll_rows(taken, full)
-    before = scrape(client)
+    before = metrics(client)
 
     client.post(f"/students/{student}/courses", json={"course_ids": [first, second]})
     client.post(f"/students/{student}/courses", json={"course_ids": [first]})  # unchanged
     client.post(f"/students/{student}/courses", json={"course_ids": [full]})  # refused
     client.delete(f"/students/{student}/courses/{first}")
     client.delete(f"/courses/{full}")
-    after = scrape(client)
+    after = metrics(client)
 
     def delta(name):
         return after[(name, ())] - before[(name, ())]

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import flask_cli
+from tests.support.databases import flask_cli, make_app
 
 
 @pytest.fixture

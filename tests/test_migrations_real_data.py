@@ -24,8 +24,8 @@ from sqlalchemy import DateTime, bindparam, create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.conftest import make_app
-from tests.servers import Figures, flask_cli, migrate_database
+from tests.support.databases import flask_cli, make_app
+from tests.support.servers import Figures
 
 pytestmark = pytest.mark.slow
 
@@ -102,9 +102,7 @@ def fill(connection) -> None:
 @pytest.fixture
 def database_url(databases):
     """A database of its own, at head."""
-    url = databases.new("realdata")
-    migrate_database(url)
-    return url
+    return databases.migrated("realdata")
 
 
 @pytest.fixture

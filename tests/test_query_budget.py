@@ -10,7 +10,7 @@ from sqlalchemy import event, insert
 
 from app.extensions import db
 from app.models import Course, Enrollment, Student
-from tests.conftest import TEST_DATABASE_URL
+from tests.support.databases import TEST_DATABASE_URL
 
 COURSES_PER_STUDENT = [1, 50]
 

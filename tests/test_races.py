@@ -1,14 +1,14 @@
-"""Races through real processes: many HTTP clients at once against gunicorn workers.
+"""Races through real threads, real processes and real commits: capacity and uniqueness hold.
 
-Each test starts real gunicorn masters on a database of its own and releases
-50+ client threads at the same instant (a barrier), then checks the answers
-and the rows. Topologies: one instance with 4 workers, and (on PostgreSQL) two
-instances on different ports sharing one database.
+Each test releases many clients at the same instant (a barrier) against a
+database of its own, then checks the answers and the rows. Topologies: threads
+in one process (Flask's test client, as threaded workers would serve them), one
+gunicorn instance with 4 workers, and (on PostgreSQL) two gunicorn instances
+on different ports sharing one database.
 """
 
 import os
 import random
-import threading
 import time
 from collections import Counter
 
@@ -16,127 +16,111 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.servers import Figures, GunicornServer, migrate_database, send
+from app.extensions import db
+from tests.support.databases import assert_invariants, make_app
+from tests.support.servers import Figures, GunicornServer, Reply, create
+from tests.support.threads import run_at_once
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = 60
 CHURN_SECONDS = float(os.environ.get("RACE_CHURN_SECONDS", "20"))
-TOPOLOGIES = {
+IN_PROCESS = "threads-in-one-process"
+TOPOLOGIES = {  # name: (gunicorn instances, workers each); 0 instances: the app in this process
+    IN_PROCESS: (0, 0),
     "one-instance-4-workers": (1, 4),
     "two-instances-sharing-the-database": (2, 2),
 }
 POSTGRESQL_ONLY = "the shared-database topology runs in CI's PostgreSQL pass"
 
 
-class Cluster:
-    """Gunicorn instances sharing one database, and a direct view of its rows."""
+class InProcessServer:
+    """The app in this process, answering each thread through a test client of its own."""
 
-    def __init__(self, database_url: str, servers: list[GunicornServer]):
+    def __init__(self, app):
+        self.app = app
+
+    def request(self, method: str, path: str, body=None) -> Reply:
+        """Any request to ``path``, answered in this thread."""
+        response = self.app.test_client().open(path, method=method, json=body)
+        return Reply(response.status_code, response.headers, response.get_json(silent=True))
+
+    def get(self, path: str) -> Reply:
+        """GET ``path``."""
+        return self.request("GET", path)
+
+
+class Cluster:
+    """Servers sharing one database, and a direct view of its rows."""
+
+    def __init__(self, database_url: str, servers: list):
         self.database_url = database_url
         self.servers = servers
-        self.ports = [server.port for server in servers]
-        self.engine = create_engine(database_url, poolclass=NullPool)
 
-    def port(self, client: int) -> int:
-        """The instance a client talks to (clients are spread over the instances)."""
-        return self.ports[client % len(self.ports)]
+    def request(self, client: int, method: str, path: str, body=None) -> Reply:
+        """A request from ``client`` (clients are spread over the servers)."""
+        return self.servers[client % len(self.servers)].request(method, path, body)
 
-    def scalar(self, statement: str, **params):
-        """One value read straight from the database."""
-        with self.engine.connect() as connection:
-            return connection.execute(text(statement), params).scalar_one()
+    def enrolled_rows(self, course: int) -> int:
+        """How many enrollment rows the course has, read straight from the database."""
+        engine = create_engine(self.database_url, poolclass=NullPool)
+        with engine.connect() as connection:
+            statement = text("SELECT count(*) FROM student_courses WHERE course_id = :c")
+            count = connection.execute(statement, {"c": course}).scalar_one()
+        engine.dispose()
+        return count
 
     def create_students(self, prefix: str, count: int) -> list[int]:
-        """Create students over HTTP; return their ids."""
-        ids = []
-        for number in range(count):
-            status, body = send(
-                self.port(number),
-                "POST",
+        """Create students over the API; return their ids."""
+        return [
+            create(
+                self.servers[number % len(self.servers)],
                 "/students",
                 {"name": f"Racer {number}", "email": f"{prefix}{number}@example.edu"},
             )
-            assert status == 201, body
-            ids.append(body["id"])
-        return ids
+            for number in range(count)
+        ]
 
     def create_course(self, code: str, capacity: int | None) -> int:
-        """Create a course over HTTP; return its id."""
-        status, body = send(
-            self.ports[0], "POST", "/courses", {"code": code, "title": code, "capacity": capacity}
-        )
-        assert status == 201, body
-        return body["id"]
+        """Create a course over the API; return its id."""
+        body = {"code": code, "title": code, "capacity": capacity}
+        return create(self.servers[0], "/courses", body)
 
     def assert_invariants(self) -> None:
         """No course over capacity, counts equal rows, no orphan rows."""
-        over = self.scalar(
-            "SELECT count(*) FROM courses c WHERE c.capacity IS NOT NULL AND c.capacity < "
-            "(SELECT count(*) FROM student_courses e WHERE e.course_id = c.id)"
-        )
-        orphans = self.scalar(
-            "SELECT count(*) FROM student_courses e "
-            "LEFT JOIN students s ON s.id = e.student_id "
-            "LEFT JOIN courses c ON c.id = e.course_id WHERE s.id IS NULL OR c.id IS NULL"
-        )
-        assert (over, orphans) == (0, 0)
-        with self.engine.connect() as connection:
-            rows = dict(
-                connection.execute(
-                    text(
-                        "SELECT c.id, (SELECT count(*) FROM student_courses e "
-                        "WHERE e.course_id = c.id) FROM courses c"
-                    )
-                ).all()
-            )
-        for course_id, count in rows.items():
-            status, body = send(self.ports[-1], "GET", f"/courses/{course_id}")
-            assert status == 200
-            assert body["enrolled_count"] == count
+        assert_invariants(self.database_url, self.servers[-1])
 
 
 @pytest.fixture(scope="module", params=list(TOPOLOGIES))
 def cluster(request, databases, tmp_path_factory):
-    """Gunicorn instances in one of the race topologies, on a database of their own."""
+    """Servers in one of the race topologies, on a database of their own."""
     instances, workers = TOPOLOGIES[request.param]
     if instances > 1 and databases.backend != "postgresql":
         pytest.skip(POSTGRESQL_ONLY)
-    database_url = databases.new("race")
-    migrate_database(database_url)
+    database_url = databases.migrated("race")
+    if not instances:
+        app = make_app(database_url)
+        yield Cluster(database_url, [InProcessServer(app)])
+        with app.app_context():
+            db.engine.dispose()
+        return
     servers = []
     try:
         for _ in range(instances):
-            servers.append(
-                GunicornServer(
-                    tmp_path_factory.mktemp("logs"), database_url=database_url, workers=workers
-                ).start()
-            )
-        cluster = Cluster(database_url, servers)
-        yield cluster
+            log_dir = tmp_path_factory.mktemp("logs")
+            servers.append(GunicornServer(log_dir, database_url=database_url, workers=workers))
+            servers[-1].start()
+        yield Cluster(database_url, servers)
         for server in servers:
             assert "Traceback" not in server.log(), server.log()
     finally:
         for server in servers:
-            server.__exit__()
-        if servers:
-            cluster.engine.dispose()
+            server.stop()
 
 
-def run_at_once(clients: int, action) -> list:
-    """Run ``action(client)`` in ``clients`` threads released together; return the results."""
-    barrier = threading.Barrier(clients)
-    results: list = [None] * clients
-
-    def run(client: int) -> None:
-        barrier.wait()
-        results[client] = action(client)
-
-    threads = [threading.Thread(target=run, args=(client,)) for client in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def race(clients: int, action) -> list:
+    """``action(client)`` from ``clients`` threads released together (errors re-raised here)."""
+    results = run_at_once(clients, action)
     Figures.add("races run")
     return results
 
@@ -145,25 +129,19 @@ def test_different_students_race_for_five_seats(cluster):
     students = cluster.create_students("seats", CLIENTS)
     course = cluster.create_course("RACE5", capacity=5)
 
-    results = run_at_once(
+    results = race(
         CLIENTS,
-        lambda client: send(
-            cluster.port(client),
-            "POST",
-            f"/students/{students[client]}/courses",
-            {"course_ids": [course]},
+        lambda client: cluster.request(
+            client, "POST", f"/students/{students[client]}/courses", {"course_ids": [course]}
         ),
     )
 
-    statuses = Counter(status for status, _ in results)
-    assert statuses == {201: 5, 409: CLIENTS - 5}
-    for status, body in results:
-        if status == 409:
-            assert "No seats left" in body["detail"]
-    assert (
-        cluster.scalar("SELECT count(*) FROM student_courses WHERE course_id = :c", c=course) == 5
-    )
-    assert send(cluster.ports[0], "GET", f"/courses/{course}")[1]["enrolled_count"] == 5
+    assert Counter(reply.status for reply in results) == {201: 5, 409: CLIENTS - 5}
+    for reply in results:
+        if reply.status == 409:
+            assert "No seats left" in reply.body["detail"]
+    assert cluster.enrolled_rows(course) == 5
+    assert cluster.request(0, "GET", f"/courses/{course}").body["enrolled_count"] == 5
     cluster.assert_invariants()
 
 
@@ -176,19 +154,48 @@ def test_same_pair_many_times_at_once_is_one_enrollment(cluster):
         (f"/students/{student}/courses", {"course_ids": [course]}),
     ]
 
-    def enroll(client: int):
+    def enroll(client: int) -> Reply:
         path, body = forms[client % len(forms)]
-        return send(cluster.port(client), "POST", path, body)
+        return cluster.request(client, "POST", path, body)
 
-    results = run_at_once(CLIENTS, enroll)
+    results = race(CLIENTS, enroll)
 
-    assert Counter(status for status, _ in results) == {201: 1, 200: CLIENTS - 1}
-    assert (
-        cluster.scalar("SELECT count(*) FROM student_courses WHERE course_id = :c", c=course) == 1
-    )
+    assert Counter(reply.status for reply in results) == {201: 1, 200: CLIENTS - 1}
+    assert cluster.enrolled_rows(course) == 1
     cluster.assert_invariants()
 
 
+def test_lowering_capacity_while_students_enroll_never_oversells(cluster):
+    students = cluster.create_students("lower", 20)
+    course = cluster.create_course("LOWER", capacity=20)
+
+    def act(client: int) -> Reply:
+        if client == len(students):
+            return cluster.request(client, "PATCH", f"/courses/{course}", {"capacity": 10})
+        path = f"/students/{students[client]}/courses"
+        return cluster.request(client, "POST", path, {"course_ids": [course]})
+
+    *enrollments, lowering = race(len(students) + 1, act)
+
+    stored = cluster.enrolled_rows(course)
+    statuses = Counter(reply.status for reply in enrollments)
+    assert statuses == Counter({201: stored, 409: len(students) - stored})
+    if lowering.status == 200:  # lowered in time: the course fills its ten seats
+        assert lowering.body["capacity"] == 10
+        assert stored == 10
+    else:  # refused: more than ten already held a seat, and every student gets one
+        assert lowering.status == 409, lowering.body
+        assert "students" in lowering.body["detail"]
+        assert stored == 20
+    course_body = cluster.request(0, "GET", f"/courses/{course}").body
+    assert course_body["capacity"] == (10 if lowering.status == 200 else 20)
+    assert course_body["enrolled_count"] == stored
+    cluster.assert_invariants()
+
+
+@pytest.mark.parametrize(
+    "cluster", [name for name in TOPOLOGIES if name != IN_PROCESS], indirect=True
+)
 def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databases):
     if databases.backend != "postgresql":
         pytest.skip("the churn runs in CI's PostgreSQL pass")
@@ -196,12 +203,8 @@ def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databas
     courses = [cluster.create_course(f"FULL{n}", capacity=5) for n in range(3)]
     for index, course in enumerate(courses):
         for student in students[index * 5 : index * 5 + 5]:
-            assert (
-                send(
-                    cluster.ports[0], "POST", f"/students/{student}/enroll", {"course_id": course}
-                )[0]
-                == 201
-            )
+            path = f"/students/{student}/enroll"
+            assert cluster.request(0, "POST", path, {"course_id": course}).status == 201
     doomed = students[-5:]  # deleted during the churn, enrollments and all
     deadline = time.monotonic() + CHURN_SECONDS
     allowed = {"enroll": {200, 201, 404, 409}, "unenroll": {204, 404}, "read": {200}}
@@ -212,21 +215,22 @@ def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databas
         while time.monotonic() < deadline:
             student, course = rng.choice(students), rng.choice(courses)
             action = rng.choice(("enroll", "enroll", "unenroll", "read"))
-            port = cluster.port(client)
             if action == "enroll":
-                status, _ = send(port, "POST", f"/students/{student}/enroll", {"course_id": course})
+                path = f"/students/{student}/enroll"
+                status = cluster.request(client, "POST", path, {"course_id": course}).status
             elif action == "unenroll":
-                status, _ = send(port, "DELETE", f"/students/{student}/courses/{course}")
+                path = f"/students/{student}/courses/{course}"
+                status = cluster.request(client, "DELETE", path).status
             else:
-                status, body = send(port, "GET", f"/courses/{course}")
+                status, _headers, body = cluster.request(client, "GET", f"/courses/{course}")
                 assert body["enrolled_count"] <= body["capacity"]
             assert status in allowed[action], (action, status)
             seen[(action, status)] += 1
             if client == 0 and doomed and rng.random() < 0.05:
-                assert send(port, "DELETE", f"/students/{doomed.pop()}")[0] == 204
+                assert cluster.request(client, "DELETE", f"/students/{doomed.pop()}").status == 204
         return seen
 
-    results = run_at_once(50, churn)
+    results = race(50, churn)
 
     totals = sum(results, Counter())
     assert totals[("enroll", 201)] > 0

@@ -3,18 +3,16 @@
 The shared server on port 5432 must never be stopped, so a test that needs a
 database outage runs its own cluster: ``initdb`` into a temporary directory as
 the ``postgres`` user, a server on a port of its own, ``pg_ctl stop`` and
-``pg_ctl start`` at will. The port is an argument; its default is
-``TEST_PRIVATE_PG_PORT`` (55432 when unset), so concurrent test runs on one
-machine can each use a port of their own. Usage::
+``pg_ctl start`` at will, on a free port of the test range. Usage::
 
-    with PrivateCluster() as cluster:  # or PrivateCluster(port=55500)
+    with PrivateCluster() as cluster:
         url = cluster.create_database("outage")
         cluster.stop()
         cluster.start()
 
 Needs PostgreSQL's server binaries on PATH (``initdb``, ``pg_ctl``), the
-``postgres`` system user and root (to run them as that user); ``available()``
-says whether this machine has them.
+``postgres`` system user and root (to run them as that user); ``missing()``
+says what this machine lacks.
 """
 
 import os
@@ -24,15 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
+from tests.support.databases import create_database
+from tests.support.servers import free_port
 
-DEFAULT_PORT = int(os.environ.get("TEST_PRIVATE_PG_PORT", "55432"))
 SERVER_USER = "postgres"
 
 
-def available() -> str | None:
-    """None when a private cluster can run here, otherwise the reason it cannot."""
+def missing() -> str | None:
+    """None when a private cluster can run here, otherwise what is missing."""
     if os.geteuid() != 0:
         return "a private PostgreSQL cluster needs root (to run initdb as postgres)"
     for tool in ("initdb", "pg_ctl", "runuser"):
@@ -45,7 +42,7 @@ class PrivateCluster:
     """One throw-away PostgreSQL cluster listening on 127.0.0.1:``port``."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or DEFAULT_PORT
+        self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="enrollment-pg-"))
         self.data_dir = self.root / "data"
         self.log_file = self.root / "server.log"
@@ -91,16 +88,9 @@ class PrivateCluster:
         """A SQLAlchemy URL for ``database`` on this cluster."""
         return f"postgresql+psycopg://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
 
-    def connect(self, database: str = "postgres", **kwargs) -> psycopg.Connection:
-        """A psycopg connection to ``database`` on this cluster."""
-        return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=SERVER_USER, dbname=database, **kwargs
-        )
-
     def create_database(self, name: str) -> str:
         """Create an empty database and return its SQLAlchemy URL."""
-        with self.connect(autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create_database(self.url(name))
         return self.url(name)
 
     def destroy(self) -> None:

@@ -1,11 +1,12 @@
-"""Real gunicorn servers for tests: start, wait until they answer, stop or kill.
+"""Real gunicorn servers: a port of the test range, an HTTP client, start, wait, stop or kill.
 
 Used by every test that needs real processes (gunicorn settings, logs and
-metrics across workers, outages, races, faults, fuzzing over HTTP). A server
-runs the production ``gunicorn -c gunicorn.conf.py wsgi:app`` (or another
-command, such as the container entrypoint) in a process group of its own, on
-a free port of the test range, with the environment it is given; its output
-goes to a log file that is shown when it fails to start.
+metrics across workers, outages, races, faults, fuzzing over HTTP) and by the
+benchmark. A server runs the production ``gunicorn -c gunicorn.conf.py
+wsgi:app`` (or another command, such as the container entrypoint) in a process
+group of its own, on a free port of ``TEST_PORT_MIN``..``TEST_PORT_MAX``, with
+the environment it is given; its output goes to a log file that is shown when
+it fails to start.
 """
 
 import json
@@ -15,13 +16,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPMessage
 from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 PORT_RANGE = range(
     int(os.environ.get("TEST_PORT_MIN", "8400")), int(os.environ.get("TEST_PORT_MAX", "8499")) + 1
 )
@@ -42,56 +45,52 @@ def free_port() -> int:
     raise RuntimeError(f"no free port left in {PORT_RANGE}")
 
 
-def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
-    """Run the real ``flask`` command line against ``database_url``; fail on a non-zero exit."""
-    return subprocess.run(
-        [sys.executable, "-m", "flask", *args],
-        cwd=ROOT,
-        env={**os.environ, "APP_ENV": "testing", "FLASK_APP": "wsgi", "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+class Reply(NamedTuple):
+    """An HTTP answer: status, headers, and the body (decoded JSON when it is JSON, else text)."""
+
+    status: int
+    headers: HTTPMessage
+    body: Any
 
 
-def migrate_database(database_url: str) -> None:
-    """Bring a database to the head revision with ``flask db upgrade``."""
-    flask_cli(database_url, "db", "upgrade")
-
-
-def http(method: str, url: str, body: dict | None = None, headers: dict | None = None):
-    """One HTTP request; returns (status, headers, body text), never raises on 4xx/5xx."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - loopback test servers only
-        url, data=data, method=method, headers=dict(headers or {})
-    )
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    Figures.add("HTTP requests to gunicorn")
+def http(
+    method: str, url: str, body=None, *, headers: dict | None = None, timeout: float = 60
+) -> Reply:
+    """One request on a fresh connection; never raises on 4xx/5xx (a cut connection raises)."""
+    parts = urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, response.headers, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read().decode()
-
-
-def send(
-    port: int, method: str, path: str, body=None, *, raw: bytes | None = None, timeout=60
-) -> tuple[int, dict | None]:
-    """One request on a fresh connection; returns (status, decoded JSON body or None)."""
-    connection = HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = {}
-        payload = json.dumps(body).encode() if body is not None else raw
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        connection.request(method, path, body=payload, headers=headers)
+        sent_headers = dict(headers or {})
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            sent_headers["Content-Type"] = "application/json"
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=payload, headers=sent_headers)
         response = connection.getresponse()
-        data = response.read()
+        text = response.read().decode()
         Figures.add("HTTP requests to gunicorn")
-        return response.status, (json.loads(data) if data else None)
+        if text and (response.headers.get("Content-Type") or "").endswith("json"):
+            return Reply(response.status, response.headers, json.loads(text))
+        return Reply(response.status, response.headers, text)
     finally:
         connection.close()
+
+
+def create(server, path: str, body: dict) -> int:
+    """POST a new resource through ``server.request``; return its id (fails unless 201)."""
+    status, _headers, created = server.request("POST", path, body)
+    assert status == 201, created
+    return created["id"]
+
+
+def scrape(text: str) -> dict[tuple, float]:
+    """Every sample of a ``/metrics`` page keyed by (name, sorted labels)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 class GunicornServer:
@@ -103,9 +102,9 @@ class GunicornServer:
         *,
         database_url: str | None = None,
         port: int | None = None,
-        workers: int = 2,
+        workers: int | None = 2,
         env: dict[str, str] | None = None,
-        command: tuple[str, ...] = (str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"),
+        command: tuple[str, ...] = (GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"),
     ):
         self.port = port or free_port()
         self.command = command
@@ -117,10 +116,10 @@ class GunicornServer:
             "APP_ENV": "testing",
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "FLASK_APP": "wsgi",
             "PYTHONUNBUFFERED": "1",
+            **({"WEB_CONCURRENCY": str(workers)} if workers else {}),
             **({"DATABASE_URL": database_url} if database_url else {}),
             **(env or {}),
         }
@@ -147,19 +146,19 @@ class GunicornServer:
             if self.process.poll() is not None:
                 break
             try:
-                if self.get("/livez")[0] == 200:
+                if self.get("/livez").status == 200:
                     return self
             except OSError:
                 time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"gunicorn did not start:\n{self.log()}")
 
-    def get(self, path: str, **kwargs):
-        """GET ``path``: (status, headers, body text)."""
+    def get(self, path: str, **kwargs) -> Reply:
+        """GET ``path``."""
         return http("GET", self.url + path, **kwargs)
 
-    def request(self, method: str, path: str, body: dict | None = None, **kwargs):
-        """Any request to ``path``: (status, headers, body text)."""
+    def request(self, method: str, path: str, body=None, **kwargs) -> Reply:
+        """Any request to ``path``."""
         return http(method, self.url + path, body, **kwargs)
 
     def worker_pids(self) -> list[int]:

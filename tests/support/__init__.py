@@ -1,0 +1,7 @@
+"""What the tests and the benchmark share: servers and ports, databases, required tools.
+
+- ``servers``: the port allocator, the HTTP client, the gunicorn launcher.
+- ``databases``: database create/drop, migrations, apps, invariants.
+- ``pgcluster``: a private PostgreSQL cluster a test may stop.
+- ``tools``: a test that needs a tool fails under ``CI=true`` and skips elsewhere.
+"""

@@ -1,0 +1,164 @@
+"""Databases for tests and the benchmark: create, migrate, drop; apps bound to them; invariants.
+
+The suite runs on SQLite by default and on PostgreSQL when ``TEST_DATABASE_URL``
+points at a server: each run then creates (and finally drops) databases of its
+own on that server, so concurrent runs never collide. An unreachable server
+fails the run; it never falls back to SQLite.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import flask_migrate
+import psycopg
+from psycopg import sql
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from app import create_app
+from app.extensions import db
+from config import normalize_database_url
+from tests.support.servers import ROOT, GunicornServer
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def psycopg_url(url: str) -> str:
+    """A libpq URL from a SQLAlchemy one."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A psycopg connection to the PostgreSQL database ``url`` names."""
+    return psycopg.connect(psycopg_url(url), **kwargs)
+
+
+def _server(url: str) -> psycopg.Connection:
+    """An autocommit connection to the maintenance database of ``url``'s server."""
+    return connect(make_url(url).set(database="postgres").render_as_string(False), autocommit=True)
+
+
+def create_database(url: str, *, exist_ok: bool = False) -> bool:
+    """Create the PostgreSQL database ``url`` names; False when it existed (and ``exist_ok``)."""
+    name = make_url(url).database
+    with _server(url) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            if not exist_ok:
+                raise
+            return False
+    return True
+
+
+def drop_database(url: str) -> None:
+    """Drop the PostgreSQL database ``url`` names, disconnecting its clients."""
+    name = make_url(url).database
+    with _server(url) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+class DatabaseFactory:
+    """Hands out empty databases: SQLite files, or PostgreSQL databases it later drops."""
+
+    def __init__(self, tmp_dir: Path, server_url: str | None = TEST_DATABASE_URL):
+        self.tmp_dir = tmp_dir
+        self.created: list[str] = []
+        self.server_url = make_url(normalize_database_url(server_url)) if server_url else None
+
+    @property
+    def backend(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return "postgresql" if self.server_url else "sqlite"
+
+    def new(self, label: str = "db") -> str:
+        """Create a new empty database and return its SQLAlchemy URL."""
+        name = f"enroll_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        if self.server_url is None:
+            return f"sqlite:///{self.tmp_dir / name}.sqlite3"
+        url = self.server_url.set(database=name).render_as_string(hide_password=False)
+        create_database(url)
+        self.created.append(url)
+        return url
+
+    def migrated(self, label: str = "db") -> str:
+        """A new database at the head revision; returns its URL."""
+        url = self.new(label)
+        migrate(url)
+        return url
+
+    def drop_all(self) -> None:
+        """Drop every database this factory created."""
+        for url in self.created:
+            drop_database(url)
+
+
+def make_app(database_url: str, **overrides):
+    """An app in testing mode bound to ``database_url``."""
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+def inserting(app, build):
+    """A factory adding ``build(number, **fields)`` to the database; it returns the row's id."""
+    numbers = itertools.count(1)
+
+    def factory(**fields) -> int:
+        with app.app_context():
+            row = build(next(numbers), **fields)
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+
+    return factory
+
+
+def migrate(database_url: str) -> None:
+    """Bring a database to the head revision (the migrations ``flask db upgrade`` runs)."""
+    app = make_app(database_url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    """Run the real ``flask`` command line against ``database_url``; fail on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=ROOT,
+        env={**os.environ, "APP_ENV": "testing", "FLASK_APP": "wsgi", "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def assert_invariants(database_url: str, server: GunicornServer) -> None:
+    """No course over capacity, no orphan rows, and each course's enrolled_count equals its rows."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        courses = connection.execute(
+            text(
+                "SELECT c.id, c.capacity, count(e.student_id) AS enrolled FROM courses c "
+                "LEFT JOIN student_courses e ON e.course_id = c.id GROUP BY c.id, c.capacity"
+            )
+        ).all()
+        orphans = connection.execute(
+            text(
+                "SELECT count(*) FROM student_courses e "
+                "LEFT JOIN students s ON s.id = e.student_id "
+                "LEFT JOIN courses c ON c.id = e.course_id WHERE s.id IS NULL OR c.id IS NULL"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert courses
+    assert orphans == 0
+    for course in courses:
+        assert course.capacity is None or course.enrolled <= course.capacity, course
+        assert server.get(f"/courses/{course.id}").body["enrolled_count"] == course.enrolled
