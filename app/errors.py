@@ -115,6 +115,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     DropDeadlinePassed: 409,
     OverrideNotAllowed: 403,
     NoHistory: 404,
+    InvalidEnrollmentWindow: 422,
 }
 
 

@@ -1,8 +1,8 @@
 """Read queries behind the views: a fixed number of statements each, nested data included.
 
 Every query selects the columns the representation's schema names
-(:func:`columns_of`), labelled with the field names, and hands on mappings
-(or dicts of them for nested data); nothing reads a row by position. Adding a
+(:func:`columns_of`), labelled with the field names, and hands on the rows as
+dicts keyed by those labels (:func:`records`); nothing reads a row by position. Adding a
 field to a representation is a schema change plus its column.
 
 The hottest statements (one student, a student's courses) are built once and
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from marshmallow import Schema, fields
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Result, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Mapped
 
 from app.extensions import db
@@ -148,13 +148,23 @@ def matching(statement: Select, q: str | None, *columns) -> Select:
     return statement.where(or_(*(column.icontains(q, autoescape=True) for column in columns)))
 
 
-def _core_mappings(statement: Select, **parameters) -> list[Mapping]:
-    """Rows of a column-only select as mappings, run on the session's connection.
+def records(result: Result) -> list[dict]:
+    """The rows of ``result`` as dicts keyed by column label.
+
+    Plain dicts, because serializers read them about a third faster than
+    SQLAlchemy's row mappings.
+    """
+    labels = tuple(result.keys())
+    return [dict(zip(labels, row, strict=True)) for row in result]
+
+
+def _core_records(statement: Select, **parameters) -> list[dict]:
+    """The records of a column-only select, run on the session's connection.
 
     Skips the ORM's execution layer, which has nothing to do for plain columns
     and costs more than the statement itself on the hottest reads.
     """
-    return db.session.connection().execute(statement, parameters).mappings().all()
+    return records(db.session.connection().execute(statement, parameters))
 
 
 def _student_exists(student_id: int) -> None:
@@ -165,7 +175,7 @@ def _student_exists(student_id: int) -> None:
 
 def student_detail(student_id: int) -> dict:
     """One student with their courses and waitlist, each ordered by code (one statement)."""
-    rows = _core_mappings(STUDENT_DETAIL, student_id=student_id)
+    rows = _core_records(STUDENT_DETAIL, student_id=student_id)
     if not rows:
         raise StudentNotFound(student_id)
     # A student without enrollments is one row whose enrollment columns are all null.
@@ -177,7 +187,7 @@ def list_students(q: str | None, pagination_parameters) -> list[dict]:
     statement = matching(
         select(*STUDENT_COLUMNS).order_by(Student.id), q, Student.name, Student.email
     )
-    students = db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
+    students = records(db.session.execute(paginate(statement, pagination_parameters)))
     if not students:
         return []
     nested = defaultdict(list)
@@ -189,34 +199,34 @@ def list_students(q: str | None, pagination_parameters) -> list[dict]:
             Enrollment.status.in_(ACTIVE),
         )
         .order_by(Course.code)
-    ).mappings()
-    for row in rows:
+    )
+    for row in records(rows):
         nested[row["student_id"]].append(row)
     return [_nest(student, nested[student["id"]]) for student in students]
 
 
-def get_course(course_id: int) -> Mapping:
+def get_course(course_id: int) -> dict:
     """The course with this id, with its enrolled count."""
-    rows = _core_mappings(COURSE_BY_ID, course_id=course_id)
+    rows = _core_records(COURSE_BY_ID, course_id=course_id)
     if not rows:
         raise CourseNotFound(course_id)
     return rows[0]
 
 
-def list_courses(q: str | None, pagination_parameters) -> list[Mapping]:
+def list_courses(q: str | None, pagination_parameters) -> list[dict]:
     """One page of courses ordered by code."""
     statement = matching(
         select(*COURSE_COLUMNS).order_by(Course.code), q, Course.code, Course.title
     )
-    return db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
+    return records(db.session.execute(paginate(statement, pagination_parameters)))
 
 
-def student_courses(student_id: int) -> list[Mapping]:
+def student_courses(student_id: int) -> list[dict]:
     """The courses of one student (course fields plus ``enrolled_at``), by code.
 
     The student's existence is only looked up when they have no courses.
     """
-    rows = _core_mappings(STUDENT_COURSES_STATEMENT, student_id=student_id)
+    rows = _core_records(STUDENT_COURSES_STATEMENT, student_id=student_id)
     if not rows:
         _student_exists(student_id)
     return rows
@@ -228,7 +238,7 @@ def _course_exists(course_id: int) -> None:
         raise CourseNotFound(course_id)
 
 
-def course_roster(course_id: int, pagination_parameters) -> list[Mapping]:
+def course_roster(course_id: int, pagination_parameters) -> list[dict]:
     """One page of the students enrolled in a course, ordered by name then id."""
     _course_exists(course_id)
     statement = (
@@ -237,10 +247,10 @@ def course_roster(course_id: int, pagination_parameters) -> list[Mapping]:
         .where(Enrollment.course_id == course_id, Enrollment.status == Status.ENROLLED)
         .order_by(Student.name, Student.id)
     )
-    return db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
+    return records(db.session.execute(paginate(statement, pagination_parameters)))
 
 
-def course_waitlist(course_id: int, pagination_parameters) -> list[Mapping]:
+def course_waitlist(course_id: int, pagination_parameters) -> list[dict]:
     """One page of the students waiting for a course, in promotion order, with positions."""
     _course_exists(course_id)
     statement = (
@@ -249,30 +259,30 @@ def course_waitlist(course_id: int, pagination_parameters) -> list[Mapping]:
         .where(Enrollment.course_id == course_id, Enrollment.status == Status.WAITLISTED)
         .order_by(*WAITLIST_ORDER)
     )
-    return db.session.execute(paginate(statement, pagination_parameters)).mappings().all()
+    return records(db.session.execute(paginate(statement, pagination_parameters)))
 
 
-def student_enrollments(student_id: int, status: str | None) -> list[Mapping]:
+def student_enrollments(student_id: int, status: str | None) -> list[dict]:
     """Every enrollment of a student (or those in ``status``), by course id."""
     statement = select(*columns_of(ENROLLMENTS, Enrollment, computed=POSITION)).where(
         Enrollment.student_id == student_id
     )
     if status is not None:
         statement = statement.where(Enrollment.status == status)
-    rows = db.session.execute(statement.order_by(Enrollment.course_id)).mappings().all()
+    rows = records(db.session.execute(statement.order_by(Enrollment.course_id)))
     if not rows:
         _student_exists(student_id)
     return rows
 
 
-def enrollment_history(student_id: int, course_id: int) -> list[Mapping]:
+def enrollment_history(student_id: int, course_id: int) -> list[dict]:
     """The history of one enrollment, oldest first (kept after the course is deleted)."""
     statement = (
         select(*columns_of(HISTORY, EnrollmentHistory))
         .where(EnrollmentHistory.student_id == student_id, EnrollmentHistory.course_id == course_id)
         .order_by(EnrollmentHistory.id)
     )
-    rows = db.session.execute(statement).mappings().all()
+    rows = records(db.session.execute(statement))
     if not rows:
         _student_exists(student_id)
         raise NoHistory(student_id, course_id)

@@ -4,7 +4,9 @@ import logging
 
 import pytest
 
+from app.errors import DOMAIN_STATUS
 from app.models import Student
+from app.services.errors import DomainError
 from tests.support.databases import make_app
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -105,3 +107,7 @@ def test_unexpected_exception_is_generic_500_logged_once(databases, caplog):
     records = [r for r in caplog.records if r.exc_info]
     assert len(records) == 1
     assert "secret internals" in str(records[0].exc_info[1])
+
+
+def test_every_domain_error_has_an_http_status():
+    assert set(DOMAIN_STATUS) == set(DomainError.__subclasses__())
