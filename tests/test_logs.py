@@ -226,3 +226,25 @@ def test_an_unexpected_error_logs_its_traceback_once_and_answers_a_generic_500(d
     assert "secret internal detail" in JsonLineFormatter().format(with_traceback[0])
     [record] = request_records(caplog)
     assert (record.status, record.request_id) == (500, "boom-1")
+
+
+def test_waitlisting_and_promotions_are_audit_events_naming_their_actor(
+    client, logs, make_student, make_course
+):
+    course = make_course(capacity=1, waitlist_capacity=5)
+    seated, waiting = make_student(), make_student()
+    client.post(f"/students/{seated}/courses", json={"course_ids": [course]})
+    logs.clear()
+
+    client.post(f"/students/{waiting}/courses", json={"course_ids": [course], "waitlist": True})
+    client.delete(f"/students/{seated}/courses/{course}")
+
+    events = [record for record in logs.records if record.name == "app.audit"]
+    assert [
+        (e.action, e.student_id, e.course_ids, e.outcome, e.actor, getattr(e, "reason", None))
+        for e in events
+    ] == [
+        ("enroll", waiting, [course], "waitlisted", "anonymous", None),
+        ("unenroll", seated, [course], "dropped", "anonymous", None),
+        ("promote", waiting, [course], "promoted", "system", "promoted"),
+    ]
