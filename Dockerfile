@@ -1,13 +1,14 @@
 # The enrollment service: gunicorn on port 8000, migrations applied at start
 # (docker/entrypoint.sh). README "Deploying" lists the environment variables.
 
-# --- build: install the pinned dependencies into a virtualenv ---------------
+# --- build: install the locked dependencies into a virtualenv ---------------
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+# requirements.txt is the lock (`make lock`): every package pinned and checked by its hash.
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # --- runtime: the virtualenv and the code, run as an unprivileged user ------
 FROM python:3.11-slim
@@ -23,7 +24,7 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 # The code stays owned by root (read-only for the service); only instance/
-# (the default SQLite location) is writable.
+# (the default SQLite location) is writable. .dockerignore lets in only what runs.
 COPY . .
 RUN mkdir -p instance && chown 10001:10001 instance
 USER 10001:10001

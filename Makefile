@@ -1,35 +1,55 @@
 # Two commands for a fresh clone: `make run` serves, `make test` tests.
-# Both create .venv and install what they need on first use.
+# Both create .venv and install what they need on first use, from the lock files.
+# `make help` lists every target.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# HOST and PORT (default 127.0.0.1:8000) reach gunicorn from the environment, from
+# `make run PORT=8001` or from .env; the Makefile sets no default that would hide .env's.
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast lint format openapi migrate seed clean install install-dev
-.PHONY: audit
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint format openapi db-upgrade db-check reset-db seed
+.PHONY: clean install install-dev lock audit
+
+## help: list the targets
+help:
+	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{printf "%-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
+# Every install is from a lock: the whole dependency tree, pinned, each file checked by hash.
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
+## install: create .venv with the runtime dependencies (from requirements.txt)
 install: $(VENV)/.installed
+## install-dev: create .venv with the runtime, test and lint tools (from requirements-dev.txt)
 install-dev: $(VENV)/.installed-dev
 
-## run: upgrade the database and serve on http://$(HOST):$(PORT)
+# pip-compile keeps the existing pins; `make lock LOCK_FLAGS=--upgrade` moves every
+# transitive pin to its newest release allowed by the *.in files.
+LOCK_FLAGS ?=
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+
+## lock: pin the whole dependency tree with hashes from the *.in files (after editing one)
+lock: install-dev
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) --output-file=bench/requirements.txt bench/requirements.in
+
+## run: upgrade the database and serve on http://127.0.0.1:8000 (HOST, PORT; reads .env)
 run: install
 	$(BIN)/flask db upgrade
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 ## test: the whole suite with coverage (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 test: install-dev
@@ -43,9 +63,10 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/bandit --quiet --severity-level medium -r app config.py wsgi.py
+	$(BIN)/bandit --quiet --severity-level medium -r app config.py logformat.py wsgi.py tools
 	$(BIN)/hadolint Dockerfile
 
+## format: fix what ruff can fix and format the code
 format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -54,13 +75,26 @@ format: install-dev
 openapi: install
 	$(BIN)/flask openapi write --format=json openapi.json
 
-migrate: install
+## db-upgrade: bring the database (DATABASE_URL or .env) to the newest migration
+db-upgrade: install
 	$(BIN)/flask db upgrade
 
+## db-check: show the database's revision and check the models match the migrations
+db-check: install
+	$(BIN)/flask db current
+	$(BIN)/flask db check
+
+# Refuses anything but a SQLite database outside production unless FORCE=1 (tools/reset_db.py).
+## reset-db: delete the development database and migrate a new one (FORCE=1 for others)
+reset-db: install
+	$(BIN)/python -m tools.reset_db $(if $(filter 1,$(FORCE)),--force)
+
+## seed: upgrade the database and add the demo students and courses
 seed: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 
+## clean: remove .venv and the test and lint caches
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
 
@@ -68,15 +102,15 @@ clean:
 .PHONY: bench
 BENCH_ARGS ?=
 
-$(VENV)/.installed-bench: requirements.txt bench/requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r bench/requirements.txt
+$(VENV)/.installed-bench: bench/requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r bench/requirements.txt
 	touch $@ $(VENV)/.installed
 
 ## bench: load benchmark under gunicorn + wrk (SQLite; BENCH_DATABASE_URL for PostgreSQL)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-## audit: known vulnerabilities in the pinned runtime requirements (pip-audit, PyPI service)
+## audit: known vulnerabilities in the locked runtime tree (pip-audit; fails if unreachable)
 AUDIT_FLAGS ?=
 audit: install-dev
-	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off $(AUDIT_FLAGS)
+	$(BIN)/python -m tools.audit --requirement requirements.txt $(AUDIT_FLAGS)

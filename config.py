@@ -6,7 +6,10 @@ and in ``.env.example``. Nothing here touches the database.
 
 import os
 
+from dotenv import find_dotenv, load_dotenv
+
 ENVIRONMENTS = ("development", "production", "testing")
+LOG_FORMATS = ("json", "text")
 DEFAULT_DATABASE_URL = "sqlite:///enrollment.db"  # relative: lives in instance/
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -22,6 +25,27 @@ def normalize_database_url(url: str) -> str:
 def split_list(value: str | None) -> list[str]:
     """Split a comma-separated setting into its non-empty, stripped items."""
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def load_dotenv_file() -> None:
+    """Add the nearest ``.env`` (from the working directory up) to the environment.
+
+    As with the ``flask`` command: variables already set win over the file, and
+    ``FLASK_SKIP_DOTENV=1`` leaves the file unread.
+    """
+    skip = os.environ.get("FLASK_SKIP_DOTENV", "")
+    if skip and skip.lower() not in ("0", "false", "no"):
+        return
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+
+
+def log_format(environ=os.environ) -> str:
+    """``LOG_FORMAT``: readable ``text`` by default in development, ``json`` everywhere else."""
+    default = "text" if environ.get("APP_ENV", "development") == "development" else "json"
+    chosen = (environ.get("LOG_FORMAT") or default).lower()
+    if chosen not in LOG_FORMATS:
+        raise RuntimeError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {chosen!r}")
+    return chosen
 
 
 def web_settings(environ, app_env: str) -> dict:
@@ -59,6 +83,7 @@ def load_config(environ=os.environ) -> dict:
         "DB_STATEMENT_TIMEOUT_MS": int(environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
         "DB_CONNECT_TIMEOUT_SECONDS": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": log_format(environ),
         # flask-smorest / OpenAPI
         "API_TITLE": "Student enrollment API",
         "API_VERSION": "1.0.0",

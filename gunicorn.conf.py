@@ -1,4 +1,4 @@
-"""gunicorn settings, read from the environment (README "Deploying" lists them).
+"""gunicorn settings, read from the environment and ``.env`` (README "Deploying" lists them).
 
 ``gunicorn -c gunicorn.conf.py wsgi:app`` serves on http://127.0.0.1:8000 by
 default; the container image sets HOST=0.0.0.0. This file deliberately does
@@ -10,6 +10,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from config import load_dotenv_file
+from logformat import HANDLER_NAME
+
+# Before any setting is read, so .env can hold HOST, PORT, WEB_CONCURRENCY...; the workers
+# inherit the result.
+load_dotenv_file()
 
 # --- where and how many -----------------------------------------------------
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -31,36 +38,27 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # No runtime control socket: nothing here uses it, and instances on one host would share its path.
 control_socket_disable = True
 
-# --- logs: JSON lines on stdout ----------------------------------------------
+# --- logs: one line per record on stdout ---------------------------------------
 # The app logs every request itself (app/logs.py: method, path, status,
 # duration_ms, request_id), so gunicorn's own access log stays off rather than
 # writing a second, id-less line per request. gunicorn's error log and every
-# other record go to stdout in the app's JSON format.
+# other record go to stdout as the app's lines do (logformat.py: JSON, or text
+# in development), through the one handler the app then finds by its name.
 loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
 accesslog = None
 errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            # the same fields as app.logs.JsonLineFormatter
-            "fmt": "{levelname}{name}{process}{message}",
-            "style": "{",
-            "rename_fields": {"levelname": "level", "name": "logger", "process": "pid"},
-            "timestamp": "time",
-        }
-    },
-    # the app finds this handler by its name and does not add a second one
+    "formatters": {"line": {"()": "logformat.configured_formatter"}},
     "handlers": {
-        "json-stdout": {
+        HANDLER_NAME: {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": "line",
             "stream": "ext://sys.stdout",
         }
     },
-    "root": {"level": loglevel.upper(), "handlers": ["json-stdout"]},
+    "root": {"level": loglevel.upper(), "handlers": [HANDLER_NAME]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},

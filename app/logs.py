@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stdout, a request id on every request.
+"""Logs on stdout (JSON lines, or readable text in development), a request id on every request.
 
 Each request is logged once when its response is ready (method, path, status,
 duration in ms). Every record written while a request is handled carries that
@@ -13,26 +13,13 @@ import time
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request, request_started
-from pythonjsonlogger.json import JsonFormatter
+
+from logformat import FORMATTERS, HANDLER_NAME
 
 REQUEST_ID_HEADER = "X-Request-ID"
-HANDLER_NAME = "json-stdout"  # the handler gunicorn.conf.py installs has the same name
-LOG_FORMAT = "{levelname}{name}{process}{message}"
-RENAMED_FIELDS = {"levelname": "level", "name": "logger", "process": "pid"}
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 
 request_log = logging.getLogger("app.requests")
-
-
-class JsonLineFormatter(JsonFormatter):
-    """The format of every log line: time, level, logger, pid, message and the extras.
-
-    It takes (and ignores) the arguments of ``logging.Formatter``, so logging
-    configuration files can name it as a formatter class (migrations/alembic.ini).
-    """
-
-    def __init__(self, *_args, **_kwargs):
-        super().__init__(LOG_FORMAT, style="{", rename_fields=RENAMED_FIELDS, timestamp="time")
 
 
 class StdoutHandler(logging.StreamHandler):
@@ -51,15 +38,18 @@ class StdoutHandler(logging.StreamHandler):
         """Ignore: the stream is always the current standard output."""
 
 
-def install_json_handler(level: str) -> None:
-    """Give the root logger the JSON stdout handler, once per process."""
+def install_stdout_handler(level: str, log_format: str = "json") -> None:
+    """Give the root logger the stdout handler in ``log_format``, once per process.
+
+    Under gunicorn the handler is already there (gunicorn.conf.py), in the same format.
+    """
     root = logging.getLogger()
     root.setLevel(level.upper())
     if any(handler.name == HANDLER_NAME for handler in root.handlers):
         return
     handler = StdoutHandler()
     handler.name = HANDLER_NAME
-    handler.setFormatter(JsonLineFormatter())
+    handler.setFormatter(FORMATTERS[log_format]())
     root.addHandler(handler)
 
 
@@ -105,8 +95,8 @@ def finish_request(response: Response) -> Response:
 
 
 def register_logging(app: Flask) -> None:
-    """Log as JSON lines and give every request an id and one log line."""
-    install_json_handler(app.config["LOG_LEVEL"])
+    """Log to stdout in the configured format; give every request an id and one log line."""
+    install_stdout_handler(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     install_request_id_factory()
     request_started.connect(start_request, app)
     app.after_request(finish_request)

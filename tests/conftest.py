@@ -16,6 +16,17 @@ from tests.support.servers import Figures
 from tests.support.tools import require
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_dotenv():
+    """Keep a developer's .env from the servers and flask commands the tests start.
+
+    tests/test_dotenv.py turns it back on for its own processes.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLASK_SKIP_DOTENV", "1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory):
     """The run's database factory (fails the run if the PostgreSQL server is unreachable)."""

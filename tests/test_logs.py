@@ -6,8 +6,9 @@ import logging
 import pytest
 
 from app.extensions import db
-from app.logs import HANDLER_NAME, JsonLineFormatter, install_json_handler
+from app.logs import install_stdout_handler
 from app.models import Enrollment
+from logformat import HANDLER_NAME, JsonLineFormatter
 from tests.support.databases import make_app
 
 
@@ -86,8 +87,8 @@ def test_the_json_handler_is_installed_once(monkeypatch):
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", root.level)
 
-    install_json_handler("warning")
-    install_json_handler("info")
+    install_stdout_handler("warning")
+    install_stdout_handler("info")
 
     assert [h.name for h in root.handlers] == [HANDLER_NAME]
     assert root.level == logging.INFO

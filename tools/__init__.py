@@ -1,0 +1,1 @@
+"""Project chores the Makefile runs: the dependency audit and the development database reset."""
