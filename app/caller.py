@@ -5,9 +5,9 @@ place the views learn who calls. Without authentication every caller is
 ``anonymous`` acting as ``admin``, which is what ``AUTH_MODE=none`` means.
 """
 
-from app.services.actors import Actor
+from app.services.actors import Actor, NamedActor
 
-UNAUTHENTICATED = Actor(name="anonymous", role="admin")
+UNAUTHENTICATED = NamedActor(name="anonymous", role="admin")
 
 
 def current_actor() -> Actor:

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from app.extensions import db
 from app.models import Course, Enrollment, EnrollmentHistory
 from app.services import enrollment
-from app.services.actors import Actor
+from app.services.actors import NamedActor
 from app.services.errors import OverrideNotAllowed
 
 NOW = datetime.now(UTC)
@@ -580,7 +580,7 @@ def test_an_override_from_a_caller_who_is_not_registrar_or_admin_is_403_and_chan
     seated = next(s for (s, c) in enrollment_statuses() if c == course)
     student = make_student()
     before = (enrollment_statuses(), history_rows())
-    monkeypatch.setattr("app.caller.UNAUTHENTICATED", Actor(name="kiosk", role=role))
+    monkeypatch.setattr("app.caller.UNAUTHENTICATED", NamedActor(name="kiosk", role=role))
 
     answers = [
         enroll(student, course, override=True),
@@ -602,7 +602,7 @@ def test_the_override_rule_holds_for_any_caller_of_the_service(app, make_student
     student, course = make_student(), make_course()
 
     with app.app_context(), pytest.raises(OverrideNotAllowed):
-        enrollment.enroll(student, [course], actor=Actor("job", "student"), override=True)
+        enrollment.enroll(student, [course], actor=NamedActor("job", "student"), override=True)
 
 
 # --- compatibility forms ------------------------------------------------------

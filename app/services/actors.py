@@ -1,6 +1,11 @@
-"""Who acts on an enrollment: a name for its history and a role for the override rule."""
+"""Who acts on an enrollment: a name for its history and a role for the override rule.
+
+The service layer needs only these two attributes, so any caller object with a
+``name`` and a ``role`` (the request's caller, a job's own identity) can act.
+"""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 # The roles that may enroll past capacity or outside the window, and drop after the deadline.
 OVERRIDE_ROLES = frozenset({"registrar", "admin"})
@@ -8,14 +13,21 @@ OVERRIDE_ROLES = frozenset({"registrar", "admin"})
 SYSTEM = "system"
 
 
-@dataclass(frozen=True)
-class Actor:
-    """A caller as the service layer knows it: a name and a role (None: no role)."""
+class Actor(Protocol):
+    """Anyone who acts: a name for the history, a role (None: no role)."""
 
     name: str
     role: str | None
 
-    @property
-    def may_override(self) -> bool:
-        """The actor may override the capacity, window and deadline rules."""
-        return self.role in OVERRIDE_ROLES
+
+@dataclass(frozen=True)
+class NamedActor:
+    """An actor given by name and role (a command-line job, a test)."""
+
+    name: str
+    role: str | None
+
+
+def may_override(actor: Actor) -> bool:
+    """Whether the actor may override the capacity, window and deadline rules."""
+    return actor.role in OVERRIDE_ROLES

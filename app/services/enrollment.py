@@ -27,8 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, insert, select, update
 
 from app.extensions import db
 from app.metrics import (
@@ -38,8 +37,18 @@ from app.metrics import (
     ENROLLMENTS_REMOVED,
     ENROLLMENTS_WAITLISTED,
 )
-from app.models import Course, Enrollment, EnrollmentHistory, Reason, Status, Student, utcnow
-from app.services.actors import SYSTEM, Actor
+from app.models import (
+    WAITLIST_ORDER,
+    Course,
+    Enrollment,
+    EnrollmentHistory,
+    Reason,
+    Status,
+    Student,
+    utcnow,
+    waitlist_position,
+)
+from app.services.actors import SYSTEM, Actor, may_override
 from app.services.audit import audit
 from app.services.errors import (
     CourseNotFound,
@@ -184,7 +193,7 @@ def promote(course_id: int, capacity: int | None, tally: Counts, changes: Change
     first = (
         select(Enrollment.student_id)
         .where(Enrollment.course_id == course_id, Enrollment.status == Status.WAITLISTED)
-        .order_by(Enrollment.waitlisted_at, Enrollment.student_id)
+        .order_by(*WAITLIST_ORDER)
         .limit(number)
     )
     promoted = db.session.execute(
@@ -228,7 +237,7 @@ def _enroll(
 ) -> Enrolled:
     """Decide and write an enrollment request inside the current transaction (no commit)."""
     wanted = sorted(set(course_ids))
-    if override and not actor.may_override:
+    if override and not may_override(actor):
         audit("enroll", student_id, wanted, "refused_override", actor=actor.name)
         raise OverrideNotAllowed(actor.role)
     if not lock_student(student_id):
@@ -353,23 +362,13 @@ def enroll(
     return result
 
 
-def waitlist_position(student_id: int, course_id: int) -> int:
-    """The place of a waitlisted student in a course's waitlist (1: promoted next)."""
-    mine = aliased(Enrollment)
-    statement = select(func.count()).where(
-        Enrollment.course_id == course_id,
-        Enrollment.status == Status.WAITLISTED,
-        mine.student_id == student_id,
-        mine.course_id == course_id,
-        or_(
-            Enrollment.waitlisted_at < mine.waitlisted_at,
-            and_(
-                Enrollment.waitlisted_at == mine.waitlisted_at,
-                Enrollment.student_id <= mine.student_id,
-            ),
-        ),
+def position_in_waitlist(student_id: int, course_id: int) -> int | None:
+    """The place of a student on a course's waitlist (1: promoted next); None if not waiting."""
+    return db.session.scalar(
+        select(waitlist_position()).where(
+            Enrollment.student_id == student_id, Enrollment.course_id == course_id
+        )
     )
-    return db.session.scalar(statement)
 
 
 def enroll_one(
@@ -393,7 +392,7 @@ def enroll_one(
     enrollment = result.enrollments[course_id]
     position = None
     if enrollment["status"] == Status.WAITLISTED:
-        position = waitlist_position(student_id, course_id)
+        position = position_in_waitlist(student_id, course_id)
     db.session.commit()
     _report_enrolled(student_id, result, [course_id], actor)
     return {**enrollment, "position": position}, bool(result.changed)
@@ -409,7 +408,7 @@ def drop(student_id: int, course_id: int, *, actor: Actor, override: bool = Fals
     Raises OverrideNotAllowed, StudentNotFound, NotEnrolled (nothing to drop),
     or DropDeadlinePassed (unless ``override``).
     """
-    if override and not actor.may_override:
+    if override and not may_override(actor):
         audit("unenroll", student_id, [course_id], "refused_override", actor=actor.name)
         raise OverrideNotAllowed(actor.role)
     locked = lock_courses([course_id])
