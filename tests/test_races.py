@@ -34,6 +34,7 @@ TOPOLOGIES = {  # name: (gunicorn instances, workers each); 0 instances: the app
     "two-instances-sharing-the-database": (2, 2),
 }
 POSTGRESQL_ONLY = "the shared-database topology runs in CI's PostgreSQL pass"
+GUNICORN_TOPOLOGIES = [name for name in TOPOLOGIES if name != IN_PROCESS]
 
 
 class InProcessServer:
@@ -223,9 +224,7 @@ def test_lowering_capacity_while_students_enroll_never_oversells(cluster):
     cluster.assert_invariants()
 
 
-@pytest.mark.parametrize(
-    "cluster", [name for name in TOPOLOGIES if name != IN_PROCESS], indirect=True
-)
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
 def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databases):
     if databases.backend != "postgresql":
         pytest.skip("the churn runs in CI's PostgreSQL pass")
@@ -270,11 +269,14 @@ def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databas
 
 
 # --- the enrollment lifecycle ----------------------------------------------------------
-# One topology per database, as CI runs it: two gunicorn instances on PostgreSQL, four
-# workers on SQLite (whose single writer makes a second instance no different).
-LIFECYCLE_TOPOLOGY = [
-    "two-instances-sharing-the-database" if TEST_DATABASE_URL else "one-instance-4-workers"
-]
+def lifecycle_topology(request) -> None:
+    """Run the lifecycle races across two instances on PostgreSQL, four workers on SQLite.
+
+    They take the churn's topology list, so both share the servers the module fixture
+    starts; SQLite's single writer makes a second instance no different.
+    """
+    if TEST_DATABASE_URL and request.node.callspec.params["cluster"] != GUNICORN_TOPOLOGIES[1]:
+        pytest.skip("on PostgreSQL the lifecycle races run across two instances")
 
 
 class Observer:
@@ -343,8 +345,9 @@ def assert_lifecycle_consistent(cluster: Cluster, course: int, capacity: int) ->
             assert after[0] == before[1], (student, changes)
 
 
-@pytest.mark.parametrize("cluster", LIFECYCLE_TOPOLOGY, indirect=True)
-def test_sixty_waitlist_into_five_seats_then_twenty_drops_promote_the_earliest(cluster):
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_sixty_waitlist_into_five_seats_then_twenty_drops_promote_the_earliest(cluster, request):
+    lifecycle_topology(request)
     students = cluster.create_students("wait", CLIENTS)
     course = cluster.create_course("WAIT5", capacity=5, waitlist_capacity=100)
 
@@ -401,8 +404,9 @@ def test_sixty_waitlist_into_five_seats_then_twenty_drops_promote_the_earliest(c
     cluster.assert_invariants()
 
 
-@pytest.mark.parametrize("cluster", LIFECYCLE_TOPOLOGY, indirect=True)
-def test_capacity_raises_and_drops_at_once_promote_in_waitlist_order(cluster):
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_capacity_raises_and_drops_at_once_promote_in_waitlist_order(cluster, request):
+    lifecycle_topology(request)
     students = cluster.create_students("raise", 25)
     course = cluster.create_course("RAISE", capacity=5, waitlist_capacity=None)
     for student in students:
@@ -430,10 +434,11 @@ def test_capacity_raises_and_drops_at_once_promote_in_waitlist_order(cluster):
     cluster.assert_invariants()
 
 
-@pytest.mark.parametrize("cluster", LIFECYCLE_TOPOLOGY, indirect=True)
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
 def test_a_student_racing_their_own_enrolls_and_drops_leaves_a_history_of_each_answer(
-    cluster,
+    cluster, request
 ):
+    lifecycle_topology(request)
     [student, *others] = cluster.create_students("self", 4)
     course = cluster.create_course("SELF1", capacity=1, waitlist_capacity=10)
     for other in others:
@@ -460,8 +465,9 @@ def test_a_student_racing_their_own_enrolls_and_drops_leaves_a_history_of_each_a
     cluster.assert_invariants()
 
 
-@pytest.mark.parametrize("cluster", LIFECYCLE_TOPOLOGY, indirect=True)
-def test_deleting_seat_holders_while_others_wait_promotes_the_next_in_line(cluster):
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_deleting_seat_holders_while_others_wait_promotes_the_next_in_line(cluster, request):
+    lifecycle_topology(request)
     students = cluster.create_students("holder", 16)
     course = cluster.create_course("HOLD3", capacity=3, waitlist_capacity=None)
     for student in students:
