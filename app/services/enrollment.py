@@ -249,12 +249,12 @@ def _enroll(
         audit("enroll", student_id, unknown, "unknown", actor=actor.name)
         raise UnknownCourses(unknown)
     current = {
-        row.course_id: dict(row._mapping)
+        row["course_id"]: dict(row)
         for row in db.session.execute(
             select(Enrollment.course_id, Enrollment.status, *ENROLLMENT_TIMES).where(
                 Enrollment.student_id == student_id, Enrollment.course_id.in_(wanted)
             )
-        )
+        ).mappings()
     }
     # A waitlisted student stays waitlisted unless an override enrolls them now.
     settled = (Status.ENROLLED, Status.WAITLISTED) if not override else (Status.ENROLLED,)
