@@ -5,7 +5,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Course, Enrollment, Student
+from app.models import Course, Student
+from app.services import enrollment
+from app.services.actors import SYSTEM_ACTOR
 
 DEMO_COURSES = [
     ("CS101", "Introduction to Programming", 30),
@@ -31,13 +33,15 @@ def seed_demo() -> None:
             courses[code] = Course(code=code, title=title, capacity=capacity)
             db.session.add(courses[code])
     students = {student.email: student for student in db.session.scalars(select(Student))}
+    new = []
     for name, email, codes in DEMO_STUDENTS:
-        student = students.get(email)
-        if student is None:
-            student = Student(name=name, email=email)
-            db.session.add(student)
-            db.session.flush()
-            for code in codes:
-                db.session.add(Enrollment(student=student, course=courses[code]))
+        if email not in students:
+            students[email] = Student(name=name, email=email)
+            db.session.add(students[email])
+            new.append((students[email], codes))
     db.session.commit()
+    # Through the enrollment rules, so each enrollment has its history like any other.
+    for student, codes in new:
+        course_ids = [courses[code].id for code in codes]
+        enrollment.enroll(student.id, course_ids, actor=SYSTEM_ACTOR)
     click.echo(f"Demo data ready: {len(DEMO_STUDENTS)} students, {len(DEMO_COURSES)} courses.")

@@ -4,6 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from app import queries
+from app.auth.caller import current_caller
 from app.auth.policy import ADMIN_ONLY, PUBLIC, STAFF, access
 from app.bodies import Blueprint
 from app.database import read_without_transaction
@@ -12,6 +13,7 @@ from app.schemas import (
     COURSE,
     COURSES,
     ROSTER,
+    WAITLIST,
     CourseCreateSchema,
     CourseQuerySchema,
     CourseUpdateSchema,
@@ -64,7 +66,7 @@ class CourseById(MethodView):
     @blp.response(200, COURSE)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, course_id):
-        """Update a course (capacity cannot drop below the enrolled count)"""
+        """Update a course (a larger capacity promotes waitlisted students)"""
         courses.update_course(course_id, data)
         return queries.get_course(course_id)
 
@@ -72,8 +74,8 @@ class CourseById(MethodView):
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, course_id):
-        """Delete a course and its enrollments"""
-        courses.delete_course(course_id)
+        """Delete a course and its enrollments (their history stays)"""
+        courses.delete_course(course_id, actor=current_caller())
 
 
 @blp.route("/courses/<id:course_id>/students")
@@ -87,3 +89,16 @@ class CourseStudents(MethodView):
     def get(self, course_id, pagination_parameters):
         """List the students in a course, ordered by name"""
         return queries.course_roster(course_id, pagination_parameters)
+
+
+@blp.route("/courses/<id:course_id>/waitlist")
+class CourseWaitlist(MethodView):
+    """The students waiting for one course."""
+
+    @access(STAFF)
+    @blp.response(200, WAITLIST)
+    @blp.paginate(page_size=20, max_page_size=100)
+    @error_responses(blp, 404)
+    def get(self, course_id, pagination_parameters):
+        """List the students waiting for a course, in promotion order"""
+        return queries.course_waitlist(course_id, pagination_parameters)

@@ -20,11 +20,17 @@ from app.services.errors import (
     CourseNotFound,
     CoursesFull,
     DomainError,
+    DropDeadlinePassed,
     DuplicateCourseCode,
     DuplicateStudent,
+    EnrollmentClosed,
+    InvalidEnrollmentWindow,
+    NoHistory,
     NotEnrolled,
+    OverrideNotAllowed,
     StudentNotFound,
     UnknownCourses,
+    WaitlistCapacityBelowWaiting,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -106,6 +112,12 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     DuplicateStudent: 409,
     DuplicateCourseCode: 409,
     CapacityBelowEnrolled: 409,
+    WaitlistCapacityBelowWaiting: 409,
+    EnrollmentClosed: 409,
+    DropDeadlinePassed: 409,
+    OverrideNotAllowed: 403,
+    NoHistory: 404,
+    InvalidEnrollmentWindow: 422,
 }
 
 
@@ -134,6 +146,8 @@ def handle_domain_error(error: DomainError) -> FlaskResponse:
         )
     if isinstance(error, UnknownCourses):
         return _unprocessable(str(error), "course_ids", str(error))
+    if isinstance(error, InvalidEnrollmentWindow):
+        return _unprocessable(str(error), "enrollment_closes_at", str(error))
     return problem_response(DOMAIN_STATUS[type(error)], str(error))
 
 

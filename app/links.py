@@ -74,6 +74,12 @@ def course_links(course_id: str) -> dict:
         "EnrollInCourse": link(
             "/enroll", "post", "Enroll a student in the course", body={"course_id": course_id}
         ),
+        "ListCourseWaitlist": link(
+            "/courses/{course_id}/waitlist",
+            "get",
+            "List the students waiting for the course",
+            course_id=course_id,
+        ),
     }
 
 
@@ -102,6 +108,19 @@ def enrollment_links(student_id: str, course_id: str) -> dict:
             "List the students in the course",
             course_id=course_id,
         ),
+        "GetEnrollmentHistory": link(
+            "/students/{student_id}/courses/{course_id}/history",
+            "get",
+            "Read the history of the enrollment",
+            student_id=student_id,
+            course_id=course_id,
+        ),
+        "ListStudentEnrollments": link(
+            "/students/{student_id}/enrollments",
+            "get",
+            "List the student's enrollments in any status",
+            student_id=student_id,
+        ),
     }
 
 
@@ -123,6 +142,15 @@ LINKS: dict[tuple[str, str, str], dict] = {
         )
         for path in ("/students/{student_id}/enroll", "/enroll")
         for status in ("200", "201")
+    },
+    ("/courses/{course_id}/waitlist", "get", "200"): {
+        "LeaveWaitlistFirst": link(
+            "/students/{student_id}/courses/{course_id}",
+            "delete",
+            "Take the first student listed off the waitlist",
+            student_id="$response.body#/0/id",
+            course_id=PATH_COURSE,
+        ),
     },
     ("/courses/{course_id}/students", "get", "200"): {
         "UnenrollFirst": link(

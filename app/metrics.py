@@ -21,7 +21,7 @@ ENROLLMENTS_REFUSED_CAPACITY = Counter(
 )
 ENROLLMENTS_REMOVED = Counter(
     "enrollments_removed",
-    "Enrollments removed by unenrolling or by deleting a student or a course",
+    "Enrollments ended by dropping (waitlist places included) or by deleting a student or a course",
     registry=None,
 )
 RATE_LIMITS_FAILED_OPEN = Counter(
@@ -29,10 +29,24 @@ RATE_LIMITS_FAILED_OPEN = Counter(
     "Requests served without rate limits because the limit storage (Redis) was unreachable",
     registry=None,
 )
+ENROLLMENTS_WAITLISTED = Counter(
+    "enrollments_waitlisted",
+    "Students placed on a course's waitlist (one per student and course)",
+    registry=None,
+)
+ENROLLMENTS_PROMOTED = Counter(
+    "enrollments_promoted",
+    "Waitlisted students promoted to enrolled, by reason (promoted: a seat was freed; "
+    "capacity_raised: the course got more seats)",
+    ["reason"],
+    registry=None,
+)
 COUNTERS = (
     ENROLLMENTS_CREATED,
     ENROLLMENTS_REFUSED_CAPACITY,
     ENROLLMENTS_REMOVED,
+    ENROLLMENTS_WAITLISTED,
+    ENROLLMENTS_PROMOTED,
     RATE_LIMITS_FAILED_OPEN,
 )
 

@@ -1,18 +1,26 @@
-"""Database models: students, courses and the ``student_courses`` association."""
+"""Database models: students, courses, the ``student_courses`` association and its history."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     TypeDecorator,
+    and_,
+    case,
     func,
+    or_,
     select,
+    text,
 )
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Mapped, aliased, column_property, mapped_column, relationship
+from sqlalchemy.sql.functions import GenericFunction
 
 from app.extensions import db
 
@@ -23,6 +31,9 @@ TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
 EXTERNAL_ID_MAX = 64
 INT32_MAX = 2**31 - 1
+STATUS_MAX = 16
+ACTOR_MAX = 255
+REASON_MAX = 32
 
 
 class UTCDateTime(TypeDecorator):
@@ -48,18 +59,73 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+class greatest(GenericFunction):
+    """The largest of its arguments: ``greatest`` on PostgreSQL, ``max`` on SQLite."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element, compiler, **kwargs):
+    """SQLite spells ``greatest`` as the scalar ``max`` of several arguments."""
+    return f"max({compiler.process(element.clauses, **kwargs)})"
+
+
 def utcnow() -> datetime:
     """Current time in UTC (a callable default, evaluated per row)."""
     return datetime.now(UTC)
 
 
+class Status(StrEnum):
+    """Where a student stands in a course."""
+
+    ENROLLED = "enrolled"
+    WAITLISTED = "waitlisted"
+    DROPPED = "dropped"
+
+
+class Reason(StrEnum):
+    """Why an enrollment changed status, as its history records it."""
+
+    REQUESTED = "requested"
+    PROMOTED = "promoted"
+    CAPACITY_RAISED = "capacity_raised"
+    OVERRIDE = "override"
+    MIGRATED = "migrated"
+    STUDENT_DELETED = "student_deleted"
+    COURSE_DELETED = "course_deleted"
+
+
+STATUSES = ", ".join(f"'{status}'" for status in Status)
+
+
 class Enrollment(db.Model):
-    """One student enrolled in one course: a row of ``student_courses``."""
+    """One student in one course, in one status: a row of ``student_courses``.
+
+    Each ``*_at`` column holds the latest time the enrollment entered that
+    status, and stays null until it first does.
+    """
 
     __tablename__ = "student_courses"
     __table_args__ = (
-        # The primary key serves "courses of student X"; this serves "students in course X".
-        Index("ix_student_courses_course_id_student_id", "course_id", "student_id"),
+        # The primary key serves "courses of student X"; this serves "students in
+        # course X" by status, the enrolled and waiting counts, and the waitlist in
+        # promotion order (earliest waitlisted_at, then lowest student id).
+        Index(
+            "ix_student_courses_course_id_status",
+            "course_id",
+            "status",
+            "waitlisted_at",
+            "student_id",
+        ),
+        CheckConstraint(f"status IN ({STATUSES})", name="status"),
+        CheckConstraint(
+            "(status <> 'enrolled' OR enrolled_at IS NOT NULL) AND "
+            "(status <> 'waitlisted' OR waitlisted_at IS NOT NULL) AND "
+            "(status <> 'dropped' OR dropped_at IS NOT NULL)",
+            name="status_time",
+        ),
     )
 
     student_id: Mapped[int] = mapped_column(
@@ -68,12 +134,69 @@ class Enrollment(db.Model):
     course_id: Mapped[int] = mapped_column(
         ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True
     )
-    enrolled_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), server_default=func.current_timestamp(), nullable=False
+    # A row inserted with only its ids is an enrollment made now, as before statuses.
+    status: Mapped[str] = mapped_column(
+        String(STATUS_MAX), server_default=text(f"'{Status.ENROLLED}'")
     )
+    enrolled_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), server_default=func.current_timestamp()
+    )
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     student: Mapped["Student"] = relationship(back_populates="enrollments")
     course: Mapped["Course"] = relationship(back_populates="enrollments")
+
+
+# Promotion order, which is also the waitlist's order: positions are not stored.
+WAITLIST_ORDER = (Enrollment.waitlisted_at, Enrollment.student_id)
+
+
+def waitlist_position(entry=Enrollment):
+    """The place of the waitlisted enrollment ``entry`` in its course's waitlist (1: next).
+
+    A correlated count of the waitlisted enrollments of the course up to and
+    including ``entry`` in promotion order; null when ``entry`` is not waitlisted.
+    """
+    ahead = aliased(Enrollment)
+    count = (
+        select(func.count())
+        .where(
+            ahead.course_id == entry.course_id,
+            ahead.status == Status.WAITLISTED,
+            or_(
+                ahead.waitlisted_at < entry.waitlisted_at,
+                and_(
+                    ahead.waitlisted_at == entry.waitlisted_at,
+                    ahead.student_id <= entry.student_id,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
+    return case((entry.status == Status.WAITLISTED, count), else_=None)
+
+
+class EnrollmentHistory(db.Model):
+    """One change of status of one enrollment; rows are only ever added.
+
+    No foreign keys: the history of a deleted student or course stays, with its ids.
+    """
+
+    __tablename__ = "enrollment_history"
+    __table_args__ = (
+        Index("ix_enrollment_history_student_id_course_id", "student_id", "course_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    student_id: Mapped[int] = mapped_column(Integer)
+    course_id: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(STATUS_MAX))
+    to_status: Mapped[str] = mapped_column(String(STATUS_MAX))
+    # The caller's name, or "system" for what the service does by itself.
+    actor: Mapped[str] = mapped_column(String(ACTOR_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_MAX))
 
 
 class Student(db.Model):
@@ -95,10 +218,21 @@ class Student(db.Model):
     )
 
 
+def _count(status: Status, course_id):
+    """A correlated count of the course's enrollments in ``status``."""
+    return (
+        select(func.count())
+        .where(Enrollment.course_id == course_id, Enrollment.status == status)
+        .correlate_except(Enrollment)
+        .scalar_subquery()
+    )
+
+
 class Course(db.Model):
-    """A course with an optional seat limit."""
+    """A course with an optional seat limit, waitlist, enrollment window and drop deadline."""
 
     __tablename__ = "courses"
+    __table_args__ = (CheckConstraint("waitlist_capacity >= 0", name="waitlist_capacity"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stored upper-cased, so the unique constraint is case-insensitive.
@@ -106,17 +240,25 @@ class Course(db.Model):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
     capacity: Mapped[int | None] = mapped_column(Integer)
+    # 0: no waitlist; null: a waitlist without limit.
+    waitlist_capacity: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    enrollment_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enrollment_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    drop_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     enrollments: Mapped[list[Enrollment]] = relationship(
         back_populates="course", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    # Counted from the association table, so it can never drift from the real rows.
-    enrolled_count: Mapped[int] = column_property(
-        select(func.count())
-        .where(Enrollment.course_id == id)
-        .correlate_except(Enrollment)
-        .scalar_subquery(),
+    # Counted from the association table, so they can never drift from the real rows.
+    enrolled_count: Mapped[int] = column_property(_count(Status.ENROLLED, id), deferred=True)
+    waitlist_count: Mapped[int] = column_property(_count(Status.WAITLISTED, id), deferred=True)
+    # Never negative: an override may enroll past capacity.
+    seats_left: Mapped[int | None] = column_property(
+        case(
+            (capacity.is_(None), None),
+            else_=greatest(0, capacity - _count(Status.ENROLLED, id)),
+        ),
         deferred=True,
     )

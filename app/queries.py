@@ -11,28 +11,53 @@ more statement for the courses of a whole page of students.
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from marshmallow import Schema, fields
-from sqlalchemy import Result, Select, bindparam, func, or_, select
+from sqlalchemy import Result, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Mapped
 
 from app.extensions import db
-from app.models import Course, Enrollment, Student
-from app.schemas import COURSE, COURSE_SUMMARY, ROSTER, STUDENT, STUDENT_COURSES
-from app.services.errors import CourseNotFound, StudentNotFound
+from app.models import (
+    WAITLIST_ORDER,
+    Course,
+    Enrollment,
+    EnrollmentHistory,
+    Status,
+    Student,
+    waitlist_position,
+)
+from app.schemas import (
+    COURSE,
+    COURSE_SUMMARY,
+    ENROLLMENTS,
+    HISTORY,
+    ROSTER,
+    STUDENT,
+    STUDENT_COURSES,
+    WAITLIST,
+    WAITLISTED_SUMMARY,
+)
+from app.services.errors import CourseNotFound, NoHistory, StudentNotFound
 
 
-def columns_of(schema: Schema, *models, prefix: str = "") -> list:
+def columns_of(
+    schema: Schema, *models, prefix: str = "", computed: Mapping = MappingProxyType({})
+) -> list:
     """The columns ``schema`` dumps, each labelled ``prefix`` + its field name.
 
-    Each field is read from the first of ``models`` with an attribute of that
-    name; nested fields are left to the statements that load them.
+    Each field is read from ``computed`` (expressions by field name) or else
+    from the first of ``models`` with an attribute of that name; nested fields
+    are left to the statements that load them.
     """
     columns = []
     for name, field in schema.fields.items():
         if isinstance(field, fields.Nested | fields.List):
             continue
-        attribute: Mapped = next(getattr(m, name) for m in models if hasattr(m, name))
+        attribute: Mapped = computed.get(name)
+        if attribute is None:
+            attribute = next(getattr(m, name) for m in models if hasattr(m, name))
         columns.append(attribute.label(prefix + name))
     return columns
 
@@ -46,18 +71,37 @@ def field_names(schema: Schema) -> tuple[str, ...]:
     )
 
 
+ACTIVE = (Status.ENROLLED, Status.WAITLISTED)
+POSITION = {"position": waitlist_position()}
+
 STUDENT_COLUMNS = columns_of(STUDENT, Student)
 STUDENT_FIELDS = field_names(STUDENT)
-SUMMARY_COLUMNS = columns_of(COURSE_SUMMARY, Course, Enrollment)
+# A student's courses and waitlist come from the same rows: the enrolled ones
+# fill ``courses``, the waitlisted ones ``waitlist``.
 SUMMARY_FIELDS = field_names(COURSE_SUMMARY)
-# The student and their courses share one row, so the course columns carry a prefix.
+WAITLISTED_FIELDS = field_names(WAITLISTED_SUMMARY)
+# The student and their enrollments share one row, so the course columns carry a prefix.
 SUMMARY_PREFIX = "course_"
+
+
+def _summary_columns() -> list:
+    """The columns of both nested summaries (each once), and the status that sorts them."""
+    columns = {}
+    for schema in (COURSE_SUMMARY, WAITLISTED_SUMMARY):
+        for column in columns_of(
+            schema, Course, Enrollment, prefix=SUMMARY_PREFIX, computed=POSITION
+        ):
+            columns.setdefault(column.name, column)
+    return [*columns.values(), Enrollment.status.label(SUMMARY_PREFIX + "status")]
+
+
+SUMMARY_COLUMNS = _summary_columns()
 COURSE_COLUMNS = columns_of(COURSE, Course)
 
 # The hottest statements are built once: building a select costs more than running it.
 STUDENT_DETAIL = (
-    select(*STUDENT_COLUMNS, *columns_of(COURSE_SUMMARY, Course, Enrollment, prefix=SUMMARY_PREFIX))
-    .outerjoin(Enrollment, Enrollment.student_id == Student.id)
+    select(*STUDENT_COLUMNS, *SUMMARY_COLUMNS)
+    .outerjoin(Enrollment, and_(Enrollment.student_id == Student.id, Enrollment.status.in_(ACTIVE)))
     .outerjoin(Course, Course.id == Enrollment.course_id)
     .where(Student.id == bindparam("student_id"))
     .order_by(Course.code)
@@ -65,10 +109,26 @@ STUDENT_DETAIL = (
 STUDENT_COURSES_STATEMENT = (
     select(*columns_of(STUDENT_COURSES, Course, Enrollment))
     .join(Enrollment, Enrollment.course_id == Course.id)
-    .where(Enrollment.student_id == bindparam("student_id"))
+    .where(Enrollment.student_id == bindparam("student_id"), Enrollment.status == Status.ENROLLED)
     .order_by(Course.code)
 )
 COURSE_BY_ID = select(*COURSE_COLUMNS).where(Course.id == bindparam("course_id"))
+
+
+def _nest(student: Mapping, rows) -> dict:
+    """A student representation from its columns and its enrollment rows (prefixed columns)."""
+    courses, waitlist = [], []
+    for row in rows:
+        status = row[SUMMARY_PREFIX + "status"]
+        if status == Status.ENROLLED:
+            courses.append({name: row[SUMMARY_PREFIX + name] for name in SUMMARY_FIELDS})
+        elif status == Status.WAITLISTED:
+            waitlist.append({name: row[SUMMARY_PREFIX + name] for name in WAITLISTED_FIELDS})
+    return {
+        **{name: student[name] for name in STUDENT_FIELDS},
+        "courses": courses,
+        "waitlist": waitlist,
+    }
 
 
 def paginate(statement: Select, pagination_parameters) -> Select:
@@ -114,42 +174,35 @@ def _student_exists(student_id: int) -> None:
 
 
 def student_detail(student_id: int) -> dict:
-    """One student with their courses ordered by code (one statement)."""
+    """One student with their courses and waitlist, each ordered by code (one statement)."""
     rows = _core_records(STUDENT_DETAIL, student_id=student_id)
     if not rows:
         raise StudentNotFound(student_id)
-    # A student without courses is one row whose course columns are all null.
-    first_course = SUMMARY_PREFIX + SUMMARY_FIELDS[0]
-    courses = [
-        {name: row[SUMMARY_PREFIX + name] for name in SUMMARY_FIELDS}
-        for row in rows
-        if row[first_course] is not None
-    ]
-    student = {name: rows[0][name] for name in STUDENT_FIELDS}
-    student["courses"] = courses
-    return student
+    # A student without enrollments is one row whose enrollment columns are all null.
+    return _nest(rows[0], rows)
 
 
 def list_students(q: str | None, pagination_parameters) -> list[dict]:
-    """One page of students ordered by id, each with its courses (count, page, courses)."""
+    """One page of students ordered by id, each with courses and waitlist (count, page, nested)."""
     statement = matching(
         select(*STUDENT_COLUMNS).order_by(Student.id), q, Student.name, Student.email
     )
     students = records(db.session.execute(paginate(statement, pagination_parameters)))
     if not students:
         return []
-    courses = defaultdict(list)
+    nested = defaultdict(list)
     rows = db.session.execute(
         select(Enrollment.student_id.label("student_id"), *SUMMARY_COLUMNS)
         .join(Course, Course.id == Enrollment.course_id)
-        .where(Enrollment.student_id.in_([student["id"] for student in students]))
+        .where(
+            Enrollment.student_id.in_([student["id"] for student in students]),
+            Enrollment.status.in_(ACTIVE),
+        )
         .order_by(Course.code)
     )
-    for course in records(rows):
-        courses[course["student_id"]].append(course)
-    for student in students:
-        student["courses"] = courses[student["id"]]
-    return students
+    for row in records(rows):
+        nested[row["student_id"]].append(row)
+    return [_nest(student, nested[student["id"]]) for student in students]
 
 
 def get_course(course_id: int) -> dict:
@@ -179,14 +232,58 @@ def student_courses(student_id: int) -> list[dict]:
     return rows
 
 
-def course_roster(course_id: int, pagination_parameters) -> list[dict]:
-    """One page of the students in a course, ordered by name then id."""
+def _course_exists(course_id: int) -> None:
+    """Raise CourseNotFound unless the course exists."""
     if db.session.scalar(select(Course.id).where(Course.id == course_id)) is None:
         raise CourseNotFound(course_id)
+
+
+def course_roster(course_id: int, pagination_parameters) -> list[dict]:
+    """One page of the students enrolled in a course, ordered by name then id."""
+    _course_exists(course_id)
     statement = (
         select(*columns_of(ROSTER, Student, Enrollment))
         .join(Enrollment, Enrollment.student_id == Student.id)
-        .where(Enrollment.course_id == course_id)
+        .where(Enrollment.course_id == course_id, Enrollment.status == Status.ENROLLED)
         .order_by(Student.name, Student.id)
     )
     return records(db.session.execute(paginate(statement, pagination_parameters)))
+
+
+def course_waitlist(course_id: int, pagination_parameters) -> list[dict]:
+    """One page of the students waiting for a course, in promotion order, with positions."""
+    _course_exists(course_id)
+    statement = (
+        select(*columns_of(WAITLIST, Student, Enrollment, computed=POSITION))
+        .join(Enrollment, Enrollment.student_id == Student.id)
+        .where(Enrollment.course_id == course_id, Enrollment.status == Status.WAITLISTED)
+        .order_by(*WAITLIST_ORDER)
+    )
+    return records(db.session.execute(paginate(statement, pagination_parameters)))
+
+
+def student_enrollments(student_id: int, status: str | None) -> list[dict]:
+    """Every enrollment of a student (or those in ``status``), by course id."""
+    statement = select(*columns_of(ENROLLMENTS, Enrollment, computed=POSITION)).where(
+        Enrollment.student_id == student_id
+    )
+    if status is not None:
+        statement = statement.where(Enrollment.status == status)
+    rows = records(db.session.execute(statement.order_by(Enrollment.course_id)))
+    if not rows:
+        _student_exists(student_id)
+    return rows
+
+
+def enrollment_history(student_id: int, course_id: int) -> list[dict]:
+    """The history of one enrollment, oldest first (kept after the course is deleted)."""
+    statement = (
+        select(*columns_of(HISTORY, EnrollmentHistory))
+        .where(EnrollmentHistory.student_id == student_id, EnrollmentHistory.course_id == course_id)
+        .order_by(EnrollmentHistory.id)
+    )
+    rows = records(db.session.execute(statement))
+    if not rows:
+        _student_exists(student_id)
+        raise NoHistory(student_id, course_id)
+    return rows

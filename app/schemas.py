@@ -4,6 +4,8 @@ Input schemas reject unknown fields (marshmallow's default) and mirror every
 column limit, so nothing PostgreSQL would refuse reaches the database.
 """
 
+from datetime import UTC, datetime
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -15,6 +17,7 @@ from app.models import (
     INT32_MAX,
     NAME_MAX,
     TITLE_MAX,
+    Status,
 )
 
 MAX_COURSE_IDS = 100
@@ -23,6 +26,9 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 # Printable ASCII without spaces: student numbers and identity-provider subjects.
 EXTERNAL_ID_PATTERN = rf"^[!-~]{{1,{EXTERNAL_ID_MAX}}}$"
+# Far enough from datetime's limits that converting to UTC can never overflow.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class CleanString(fields.String):
@@ -91,6 +97,35 @@ class Id(fields.Integer):
 
     def __init__(self, **kwargs):
         super().__init__(strict=True, validate=validate.Range(min=1, max=INT32_MAX), **kwargs)
+
+
+class Count(fields.Integer):
+    """A count from 0 to the 32-bit limit; floats, booleans and strings are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, validate=validate.Range(min=0, max=INT32_MAX), **kwargs)
+
+
+class Moment(fields.AwareDateTime):
+    """An ISO 8601 date and time with its UTC offset, between the years 1900 and 9000."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=EARLIEST, max=LATEST), **kwargs)
+
+
+class Flag(fields.Boolean):
+    """A JSON ``true`` or ``false`` (in a query string: ``true`` or ``false``)."""
+
+    def __init__(self, *, query: bool = False, **kwargs):
+        truthy, falsy = ({"true"}, {"false"}) if query else ({True}, {False})
+        super().__init__(truthy=truthy, falsy=falsy, load_default=False, **kwargs)
+        self.sent_as = str if query else bool
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # 1 == True in Python: without the type check 1 and 0 would pass as booleans.
+        if not isinstance(value, self.sent_as):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Email(fields.Email):
@@ -179,6 +214,18 @@ class EnrolledCourseSummarySchema(ma.Schema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
+class WaitlistedCourseSummarySchema(ma.Schema):
+    """A course a student is waiting for, as nested in a student."""
+
+    id = fields.Integer(dump_only=True)
+    code = fields.String(dump_only=True)
+    title = fields.String(dump_only=True)
+    waitlisted_at = fields.AwareDateTime(dump_only=True)
+    position = fields.Integer(
+        dump_only=True, metadata={"description": "Place on the waitlist; 1 is promoted next"}
+    )
+
+
 class StudentSchema(ma.Schema):
     """The full student representation."""
 
@@ -194,7 +241,12 @@ class StudentSchema(ma.Schema):
     courses = fields.List(
         fields.Nested(EnrolledCourseSummarySchema),
         dump_only=True,
-        metadata={"description": "The student's courses, ordered by code"},
+        metadata={"description": "The courses the student is enrolled in, ordered by code"},
+    )
+    waitlist = fields.List(
+        fields.Nested(WaitlistedCourseSummarySchema),
+        dump_only=True,
+        metadata={"description": "The courses the student is waiting for, ordered by code"},
     )
 
 
@@ -210,6 +262,24 @@ class CourseCreateSchema(ma.Schema):
     capacity = Id(
         allow_none=True,
         metadata={"description": "Seat limit; null means unlimited"},
+    )
+    waitlist_capacity = Count(
+        allow_none=True,
+        metadata={
+            "description": "Waitlist places; 0 (the default) means no waitlist, null no limit"
+        },
+    )
+    enrollment_opens_at = Moment(
+        allow_none=True,
+        metadata={"description": "Enrollment opens at this time; null means open already"},
+    )
+    enrollment_closes_at = Moment(
+        allow_none=True,
+        metadata={"description": "Enrollment closes at this time; null means never"},
+    )
+    drop_deadline = Moment(
+        allow_none=True,
+        metadata={"description": "Drops are refused after this time; null means always allowed"},
     )
 
 
@@ -240,7 +310,19 @@ class CourseSchema(ma.Schema):
     title = fields.String(dump_only=True)
     description = fields.String(dump_only=True, allow_none=True)
     capacity = fields.Integer(dump_only=True, allow_none=True)
-    enrolled_count = fields.Integer(dump_only=True)
+    waitlist_capacity = fields.Integer(dump_only=True, allow_none=True)
+    enrollment_opens_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    enrollment_closes_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    drop_deadline = fields.AwareDateTime(dump_only=True, allow_none=True)
+    enrolled_count = fields.Integer(
+        dump_only=True, metadata={"description": "Students enrolled (not waiting, not dropped)"}
+    )
+    waitlist_count = fields.Integer(dump_only=True, metadata={"description": "Students waiting"})
+    seats_left = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Free seats; null when the capacity is unlimited"},
+    )
     created_at = fields.AwareDateTime(dump_only=True)
 
 
@@ -259,7 +341,25 @@ class RosterEntrySchema(ma.Schema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
+class WaitlistEntrySchema(ma.Schema):
+    """A student waiting for a course."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+    email = fields.String(dump_only=True)
+    waitlisted_at = fields.AwareDateTime(dump_only=True)
+    position = fields.Integer(
+        dump_only=True, metadata={"description": "Place on the waitlist; 1 is promoted next"}
+    )
+
+
 # --- enrollment ---------------------------------------------------------------
+
+
+WAITLIST_DESCRIPTION = "Wait for a full course instead of a 409, when its waitlist has room"
+OVERRIDE_DESCRIPTION = (
+    "Enroll past capacity and outside the enrollment window (registrar and admin only)"
+)
 
 
 class EnrollmentRequestSchema(ma.Schema):
@@ -272,12 +372,16 @@ class EnrollmentRequestSchema(ma.Schema):
         max_length=MAX_COURSE_IDS,
         metadata={"description": "1 to 100 course ids; repeats count once"},
     )
+    waitlist = Flag(metadata={"description": WAITLIST_DESCRIPTION})
+    override = Flag(metadata={"description": OVERRIDE_DESCRIPTION})
 
 
 class CourseIdSchema(ma.Schema):
     """Body of ``POST /students/{id}/enroll``."""
 
     course_id = Id(required=True)
+    waitlist = Flag(metadata={"description": WAITLIST_DESCRIPTION})
+    override = Flag(metadata={"description": OVERRIDE_DESCRIPTION})
 
 
 class EnrollPairSchema(CourseIdSchema):
@@ -286,12 +390,73 @@ class EnrollPairSchema(CourseIdSchema):
     student_id = Id(required=True)
 
 
+class DropQuerySchema(ma.Schema):
+    """Query of ``DELETE /students/{id}/courses/{course_id}``."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    override = Flag(
+        query=True,
+        metadata={"description": "Drop after the drop deadline (registrar and admin only)"},
+    )
+
+
+class EnrollmentQuerySchema(ma.Schema):
+    """Filters of ``GET /students/{id}/enrollments``."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    status = fields.String(
+        validate=validate.OneOf(list(Status)),
+        metadata={"description": "Only the enrollments in this status"},
+    )
+
+
 class EnrollmentSchema(ma.Schema):
-    """One enrollment, as the compatibility endpoints answer it."""
+    """One enrollment of one student in one course, in its status."""
 
     student_id = fields.Integer(dump_only=True)
     course_id = fields.Integer(dump_only=True)
-    enrolled_at = fields.AwareDateTime(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"enum": list(Status)})
+    enrolled_at = fields.AwareDateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Latest time it became enrolled"}
+    )
+    waitlisted_at = fields.AwareDateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Latest time it was waitlisted"}
+    )
+    dropped_at = fields.AwareDateTime(
+        dump_only=True, allow_none=True, metadata={"description": "Latest time it was dropped"}
+    )
+    position = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Place on the waitlist when waitlisted (1 is next), else null"},
+    )
+
+
+class HistoryEntrySchema(ma.Schema):
+    """One change of status of an enrollment."""
+
+    at = fields.AwareDateTime(dump_only=True)
+    student_id = fields.Integer(dump_only=True)
+    course_id = fields.Integer(dump_only=True)
+    from_status = fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "Null for the first entry"}
+    )
+    to_status = fields.String(dump_only=True)
+    actor = fields.String(
+        dump_only=True,
+        metadata={"description": "Who made the change; system for automatic promotions"},
+    )
+    reason = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "requested, promoted, capacity_raised, override, migrated, "
+            "student_deleted or course_deleted"
+        },
+    )
 
 
 # --- one dumper per representation -------------------------------------------
@@ -307,4 +472,8 @@ COURSE = CourseSchema()
 COURSES = CourseSchema(many=True)
 STUDENT_COURSES = StudentCourseSchema(many=True)
 ROSTER = RosterEntrySchema(many=True)
+WAITLISTED_SUMMARY = WaitlistedCourseSummarySchema()
+WAITLIST = WaitlistEntrySchema(many=True)
 ENROLLMENT = EnrollmentSchema()
+ENROLLMENTS = EnrollmentSchema(many=True)
+HISTORY = HistoryEntrySchema(many=True)

@@ -4,6 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from app import queries
+from app.auth.caller import current_caller
 from app.auth.policy import (
     BODY_OWNER_OR_STAFF,
     OWNER_OR_STAFF,
@@ -16,10 +17,14 @@ from app.database import read_without_transaction
 from app.routing import error_responses
 from app.schemas import (
     ENROLLMENT,
+    ENROLLMENTS,
+    HISTORY,
     STUDENT,
     STUDENT_COURSES,
     STUDENTS,
     CourseIdSchema,
+    DropQuerySchema,
+    EnrollmentQuerySchema,
     EnrollmentRequestSchema,
     EnrollPairSchema,
     StudentCreateSchema,
@@ -82,8 +87,8 @@ class StudentById(MethodView):
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id):
-        """Delete a student and their enrollments"""
-        students.delete_student(student_id)
+        """Delete a student and their enrollments (their seats go to the waitlists)"""
+        students.delete_student(student_id, actor=current_caller())
 
 
 @blp.route("/students/<id:student_id>/courses")
@@ -94,18 +99,20 @@ class StudentCourses(MethodView):
     @blp.response(200, STUDENT_COURSES)
     @error_responses(blp, 404)
     def get(self, student_id):
-        """List a student's courses, ordered by code"""
+        """List the courses a student is enrolled in, ordered by code"""
         return queries.student_courses(student_id)
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(EnrollmentRequestSchema)
-    @blp.response(201, STUDENT, description="At least one enrollment was created")
+    @blp.response(201, STUDENT, description="At least one enrollment changed status")
     @blp.alt_response(200, schema=STUDENT, description="Nothing changed", success=True)
-    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
     def post(self, data, student_id):
-        """Enroll a student in courses (all or nothing, idempotent)"""
-        result = enrollment.enroll(student_id, data["course_ids"])
-        return queries.student_detail(student_id), 201 if result.created else 200
+        """Enroll a student in courses, or waitlist them (all or nothing, idempotent)"""
+        result = enrollment.enroll(
+            student_id, data.pop("course_ids"), actor=current_caller(), **data
+        )
+        return queries.student_detail(student_id), 201 if result.changed else 200
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")
@@ -113,11 +120,37 @@ class StudentCourse(MethodView):
     """One enrollment of one student."""
 
     @access(OWNER_OR_STAFF)
+    @blp.arguments(DropQuerySchema, location="query")
     @blp.response(204)
+    @error_responses(blp, 403, 404, 409)
+    def delete(self, args, student_id, course_id):
+        """Drop a course or leave its waitlist (kept as dropped; the seat goes to the waitlist)"""
+        enrollment.drop(student_id, course_id, actor=current_caller(), **args)
+
+
+@blp.route("/students/<id:student_id>/courses/<id:course_id>/history")
+class StudentCourseHistory(MethodView):
+    """The history of one enrollment."""
+
+    @access(OWNER_OR_STAFF)
+    @blp.response(200, HISTORY)
     @error_responses(blp, 404)
-    def delete(self, student_id, course_id):
-        """Unenroll a student from a course"""
-        enrollment.unenroll(student_id, course_id)
+    def get(self, student_id, course_id):
+        """List the status changes of one enrollment, oldest first"""
+        return queries.enrollment_history(student_id, course_id)
+
+
+@blp.route("/students/<id:student_id>/enrollments")
+class StudentEnrollments(MethodView):
+    """Every enrollment of one student, in any status."""
+
+    @access(OWNER_OR_STAFF)
+    @blp.arguments(EnrollmentQuerySchema, location="query")
+    @blp.response(200, ENROLLMENTS)
+    @error_responses(blp, 404, 422)
+    def get(self, args, student_id):
+        """List a student's enrollments in any status, with their times, by course id"""
+        return queries.student_enrollments(student_id, args.get("status"))
 
 
 @blp.route("/students/<id:student_id>/enroll")
@@ -126,13 +159,15 @@ class StudentEnroll(MethodView):
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(CourseIdSchema)
-    @blp.response(201, ENROLLMENT, description="The enrollment was created")
-    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
-    @error_responses(blp, *BODY_ERRORS, 404, 409)
+    @blp.response(201, ENROLLMENT, description="The enrollment changed status")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
+    @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
     def post(self, data, student_id):
-        """Enroll a student in one course"""
-        made, created = enrollment.enroll_one(student_id, data["course_id"])
-        return made, 201 if created else 200
+        """Enroll a student in one course, or waitlist them"""
+        made, changed = enrollment.enroll_one(
+            student_id, data.pop("course_id"), actor=current_caller(), **data
+        )
+        return made, 201 if changed else 200
 
 
 @blp.route("/enroll")
@@ -141,11 +176,13 @@ class Enroll(MethodView):
 
     @access(BODY_OWNER_OR_STAFF)
     @blp.arguments(EnrollPairSchema)
-    @blp.response(201, ENROLLMENT, description="The enrollment was created")
-    @blp.alt_response(200, schema=ENROLLMENT, description="Already enrolled", success=True)
-    @error_responses(blp, *BODY_ERRORS, 409)
+    @blp.response(201, ENROLLMENT, description="The enrollment changed status")
+    @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
+    @error_responses(blp, *BODY_ERRORS, 403, 409)
     def post(self, data):
-        """Enroll a student in one course"""
+        """Enroll a student in one course, or waitlist them"""
         require_access_to_student(data["student_id"])
-        made, created = enrollment.enroll_one(data["student_id"], data["course_id"])
-        return made, 201 if created else 200
+        made, changed = enrollment.enroll_one(
+            data.pop("student_id"), data.pop("course_id"), actor=current_caller(), **data
+        )
+        return made, 201 if changed else 200

@@ -103,7 +103,7 @@ def _load_sqlite(path: str, scale: Scale) -> None:
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("BEGIN")
-        for table in ("student_courses", "students", "courses"):
+        for table in ("enrollment_history", "student_courses", "students", "courses"):
             connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         connection.executemany(
             "INSERT INTO students (id, name, email, created_at) VALUES (?, ?, ?, ?)",
@@ -125,7 +125,9 @@ def _load_sqlite(path: str, scale: Scale) -> None:
 
 def _load_postgresql(database_url: str, scale: Scale) -> None:
     with connect(database_url) as connection:
-        connection.execute("TRUNCATE student_courses, students, courses RESTART IDENTITY")
+        connection.execute(
+            "TRUNCATE enrollment_history, student_courses, students, courses RESTART IDENTITY"
+        )
         with connection.cursor() as cursor:
             copies = [
                 ("students (id, name, email, created_at)", student_rows, True),

@@ -7,11 +7,11 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, null
 
 from app.auth.identity import Identity
 from app.extensions import db
-from app.models import Course, Enrollment, Student
+from app.models import Course, Enrollment, EnrollmentHistory, Student
 from config import auth_settings
 from tests.support.databases import DatabaseFactory, inserting, make_app
 from tests.support.identity_provider import IdentityProvider
@@ -55,7 +55,7 @@ def _clean_tables(app):
     yield
     with app.app_context():
         db.session.remove()
-        for model in (Enrollment, Course, Student):
+        for model in (EnrollmentHistory, Enrollment, Course, Student):
             db.session.execute(delete(model))
         db.session.commit()
         db.session.remove()
@@ -91,6 +91,8 @@ def make_course(app):
     """Factory inserting a course straight into the database; returns its id."""
 
     def build(number: int, code: str | None = None, title: str = "A course", **fields) -> Course:
+        # null(): the ORM would leave a None out of the INSERT and the default apply.
+        fields = {name: null() if value is None else value for name, value in fields.items()}
         return Course(code=code or f"C{number:04d}", title=title, **fields)
 
     return inserting(app, build)
@@ -130,6 +132,20 @@ def enrollment_pairs(app):
         with app.app_context():
             rows = db.session.execute(db.select(Enrollment.student_id, Enrollment.course_id))
             return {(student_id, course_id) for student_id, course_id in rows}
+
+    return read
+
+
+@pytest.fixture
+def enrollment_statuses(app):
+    """The status of every stored enrollment, keyed by (student_id, course_id)."""
+
+    def read() -> dict[tuple[int, int], str]:
+        with app.app_context():
+            rows = db.session.execute(
+                db.select(Enrollment.student_id, Enrollment.course_id, Enrollment.status)
+            )
+            return {(student_id, course_id): status for student_id, course_id, status in rows}
 
     return read
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from app.auth.policy import METRICS_ENDPOINT, PUBLIC_ENDPOINTS
 from app.extensions import db
-from app.models import Course, Enrollment, Student
+from app.models import Course, Enrollment, EnrollmentHistory, Reason, Status, Student, utcnow
 from tests.support.access_table import Cell, cells
 
 SECRET_LENGTH = 40
@@ -46,16 +46,29 @@ def tokens_mode(auth_mode):
 
 @pytest.fixture
 def records(app):
-    """The student tied to the student token, another student, a shared course and a free one."""
+    """The student tied to the student token, another student, a shared course and a free one.
+
+    Both students hold a seat in the shared course, with its history row.
+    """
     with app.app_context():
         own = Student(name="Own", email="own@example.edu", external_id=OWN_EXTERNAL_ID)
         other = Student(name="Other", email="other@example.edu", external_id="s2002")
         course, free = Course(code="SHARED", title="Shared"), Course(code="FREE", title="Free")
         db.session.add_all([own, other, course, free])
         db.session.flush()
-        db.session.add_all(
-            [Enrollment(student=own, course=course), Enrollment(student=other, course=course)]
-        )
+        for student in (own, other):
+            db.session.add(Enrollment(student=student, course=course))
+            db.session.add(
+                EnrollmentHistory(
+                    at=utcnow(),
+                    student_id=student.id,
+                    course_id=course.id,
+                    from_status=None,
+                    to_status=Status.ENROLLED,
+                    actor="registrar-batch",
+                    reason=Reason.REQUESTED,
+                )
+            )
         db.session.commit()
         ids = {"own": own.id, "other": other.id, "course": course.id, "free": free.id}
         db.session.remove()
@@ -70,7 +83,7 @@ def snapshot(app):
         with app.app_context():
             tables = {
                 name: [tuple(row) for row in db.session.execute(text(f"SELECT * FROM {name}"))]  # noqa: S608
-                for name in ("students", "courses", "student_courses")
+                for name in ("students", "courses", "student_courses", "enrollment_history")
             }
             db.session.remove()
         return {name: sorted(rows, key=repr) for name, rows in tables.items()}

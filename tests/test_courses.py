@@ -19,7 +19,13 @@ def test_create_course_returns_201_with_location(client, db_rows):
         "title": "Programming",
         "description": "Intro",
         "capacity": 30,
+        "waitlist_capacity": 0,
+        "enrollment_opens_at": None,
+        "enrollment_closes_at": None,
+        "drop_deadline": None,
         "enrolled_count": 0,
+        "waitlist_count": 0,
+        "seats_left": 30,
         "created_at": body["created_at"],
     }
     assert response.headers["Location"] == f"/courses/{body['id']}"

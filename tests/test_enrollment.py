@@ -167,11 +167,17 @@ def test_list_student_courses_has_course_representation_and_enrolled_at(
         "title",
         "description",
         "capacity",
+        "waitlist_capacity",
+        "enrollment_opens_at",
+        "enrollment_closes_at",
+        "drop_deadline",
         "enrolled_count",
+        "waitlist_count",
+        "seats_left",
         "created_at",
         "enrolled_at",
     }
-    assert body[1]["enrolled_count"] == 2
+    assert (body[1]["enrolled_count"], body[1]["seats_left"]) == (2, 1)
     assert body[1]["description"] == "About bees"
 
 
@@ -179,8 +185,8 @@ def test_list_courses_of_unknown_student_is_404(client):
     assert client.get("/students/5555/courses").status_code == 404
 
 
-def test_unenroll_removes_the_pair_and_frees_the_seat(
-    client, make_student, make_course, enroll_rows, enrollment_pairs
+def test_unenroll_drops_the_pair_and_frees_the_seat(
+    client, make_student, make_course, enroll_rows, enrollment_statuses
 ):
     student, waiting = make_student(), make_student()
     course = make_course(capacity=1)
@@ -189,7 +195,7 @@ def test_unenroll_removes_the_pair_and_frees_the_seat(
     response = client.delete(f"/students/{student}/courses/{course}")
 
     assert response.status_code == 204
-    assert enrollment_pairs() == set()
+    assert enrollment_statuses() == {(student, course): "dropped"}
     assert (
         client.post(f"/students/{waiting}/courses", json={"course_ids": [course]}).status_code
         == 201
@@ -253,7 +259,16 @@ def test_student_enroll_form(client, make_student, make_course, enrollment_pairs
     missing_course = client.post(f"/students/{student}/enroll", json={"course_id": 99999})
 
     assert (created.status_code, again.status_code) == (201, 200)
-    assert set(created.get_json()) == {"student_id", "course_id", "enrolled_at"}
+    assert set(created.get_json()) == {
+        "student_id",
+        "course_id",
+        "status",
+        "enrolled_at",
+        "waitlisted_at",
+        "dropped_at",
+        "position",
+    }
+    assert (created.get_json()["status"], created.get_json()["position"]) == ("enrolled", None)
     assert missing_student.status_code == 404
     assert missing_course.status_code == 422
     assert enrollment_pairs() == {(student, course)}

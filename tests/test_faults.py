@@ -357,8 +357,8 @@ LOCK_PROBE = (GUNICORN, "-c", "gunicorn.conf.py", "tests.support.lock_probe:app"
 def holding_student_lock(server: GunicornServer, database_url: str, student_id: int):
     """Hold a lock that stalls the next enrollment of ``student_id`` until the block ends.
 
-    PostgreSQL: a row lock on the student, so the enrollment's INSERT has written its
-    rows and then waits in the foreign-key check. SQLite: the database's write lock, so
+    PostgreSQL: a row lock on the student, so the enrollment waits for the student's
+    row, the first lock it takes. SQLite: the database's write lock, so
     the enrollment waits in its BEGIN IMMEDIATE. Yields a function telling whether the
     enrollment waits on it.
     """

@@ -158,14 +158,14 @@ def test_unknown_students_and_courses_log_unknown(client, logs, make_student, ma
     ]  # fmt: skip
 
 
-def test_unenrolling_logs_removed(client, logs, make_student, make_course, enroll_rows):
+def test_unenrolling_logs_dropped(client, logs, make_student, make_course, enroll_rows):
     student, course = make_student(), make_course()
     enroll_rows(student, course)
 
     assert client.delete(f"/students/{student}/courses/{course}").status_code == 204
 
     assert audit_events(logs) == [
-        {"action": "unenroll", "student_id": student, "course_ids": [course], "outcome": "removed"}
+        {"action": "unenroll", "student_id": student, "course_ids": [course], "outcome": "dropped"}
     ]
 
 
@@ -260,3 +260,25 @@ def test_an_unexpected_error_logs_its_traceback_once_and_answers_a_generic_500(d
     assert "secret internal detail" in JsonLineFormatter().format(with_traceback[0])
     [record] = request_records(caplog)
     assert (record.status, record.request_id) == (500, "boom-1")
+
+
+def test_waitlisting_and_promotions_are_audit_events_naming_their_actor(
+    client, logs, make_student, make_course
+):
+    course = make_course(capacity=1, waitlist_capacity=5)
+    seated, waiting = make_student(), make_student()
+    client.post(f"/students/{seated}/courses", json={"course_ids": [course]})
+    logs.clear()
+
+    client.post(f"/students/{waiting}/courses", json={"course_ids": [course], "waitlist": True})
+    client.delete(f"/students/{seated}/courses/{course}")
+
+    events = [r for r in logs.records if r.name == "app.audit" and r.event == "enrollment"]
+    assert [
+        (e.action, e.student_id, e.course_ids, e.outcome, e.actor, getattr(e, "reason", None))
+        for e in events
+    ] == [
+        ("enroll", waiting, [course], "waitlisted", "anonymous", None),
+        ("unenroll", seated, [course], "dropped", "anonymous", None),
+        ("promote", waiting, [course], "promoted", "system", "promoted"),
+    ]

@@ -89,3 +89,25 @@ def test_metrics_and_health_stay_out_of_the_openapi_spec(client):
     paths = client.get("/openapi.json").get_json()["paths"]
 
     assert not {"/metrics", "/livez", "/readyz"} & set(paths)
+
+
+def test_waitlisting_and_promotions_are_counted_by_reason(client, make_student, make_course):
+    course = make_course(capacity=1, waitlist_capacity=None)
+    seated, *waiting = (make_student() for _ in range(4))
+    before = metrics(client)
+
+    client.post(f"/students/{seated}/courses", json={"course_ids": [course]})
+    for student in waiting:
+        client.post(f"/students/{student}/courses", json={"course_ids": [course], "waitlist": True})
+    client.delete(f"/students/{seated}/courses/{course}")  # promotes one
+    client.patch(f"/courses/{course}", json={"capacity": 3})  # promotes the other two
+    after = metrics(client)
+
+    def delta(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("enrollments_waitlisted_total") == 3
+    assert delta("enrollments_promoted_total", reason="promoted") == 1
+    assert delta("enrollments_promoted_total", reason="capacity_raised") == 2
+    assert delta("enrollments_created_total") == 1

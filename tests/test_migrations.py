@@ -62,16 +62,15 @@ def insert_baseline_rows(count: int) -> None:
     db.session.commit()
 
 
-# The columns revision 0001 created (later revisions add columns to students).
+# The columns revision 0001 created (later revisions add columns to both tables).
 BASELINE_COLUMNS = {
     "students": "id, name, email, created_at",
     "courses": "id, code, title, description, capacity, created_at",
 }
-HEAD = ScriptDirectory("migrations").get_current_head()
 
 
 def table_snapshot(table: str, columns: str | None = None) -> list:
-    """The rows of a table (its baseline columns), read in a transaction that is closed again."""
+    """The rows of a table (baseline or given columns), read in a transaction closed again."""
     columns = columns or BASELINE_COLUMNS[table]
     statement = text(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
     rows = [tuple(row) for row in db.session.execute(statement)]
@@ -82,12 +81,18 @@ def table_snapshot(table: str, columns: str | None = None) -> list:
 def test_upgrade_from_baseline_keeps_every_row(migration_app):
     flask_migrate.upgrade(revision="0001")
     insert_baseline_rows(50)
-    students, courses = table_snapshot("students"), table_snapshot("courses")
+    students = table_snapshot("students")
+    courses = table_snapshot("courses")
 
     flask_migrate.upgrade()
 
     assert table_snapshot("students") == students
     assert table_snapshot("courses") == courses
+    # Revision 0003's course fields: no waitlist, no window, no deadline.
+    assert scalar(
+        "SELECT count(*) FROM courses WHERE waitlist_capacity = 0 AND enrollment_opens_at IS NULL"
+        " AND enrollment_closes_at IS NULL AND drop_deadline IS NULL"
+    ) == len(courses)
     assert scalar("SELECT count(*) FROM student_courses") == 0
 
 
@@ -98,13 +103,13 @@ def test_downgrade_to_baseline_and_back_keeps_students_and_courses(migration_app
         text("INSERT INTO student_courses (student_id, course_id) SELECT id, id FROM students")
     )
     db.session.commit()
-    students, courses = table_snapshot("students"), table_snapshot("courses")
+    students, courses = table_snapshot("students", "*"), table_snapshot("courses", "*")
 
     flask_migrate.downgrade(revision="0001")
     flask_migrate.upgrade()
 
-    assert table_snapshot("students") == students
-    assert table_snapshot("courses") == courses
+    assert table_snapshot("students", "*") == students
+    assert table_snapshot("courses", "*") == courses
     # Documented: the downgrade drops the join table and so every enrollment.
     assert scalar("SELECT count(*) FROM student_courses") == 0
 
@@ -164,6 +169,9 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     checked = flask_cli(url, "db", "check")
 
     head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
-    assert "Running upgrade 0001 -> 0002" in upgraded.stdout + upgraded.stderr
+    log = upgraded.stdout + upgraded.stderr
+    # One linear chain: the lifecycle, then identity's external_id, then the trigram indexes.
+    for step in ("0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005"):
+        assert f"Running upgrade {step}" in log
     assert f"{head} (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr

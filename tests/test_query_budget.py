@@ -62,6 +62,62 @@ def test_get_student_takes_one_joined_statement(client, seed, count_queries, per
     assert len(statements) == 1
 
 
+@pytest.fixture
+def full_courses_with_waitlists(client, seed):
+    """``courses`` full courses (one seat, taken) each with ``waiting`` students waiting."""
+
+    def factory(*, courses: int, waiting: int) -> tuple[list[int], list[int]]:
+        students, course_ids = seed(students=1 + waiting, courses=courses, per_student=0)
+        with client.application.app_context():
+            for course_id in course_ids:
+                course = db.session.get(Course, course_id)
+                course.capacity, course.waitlist_capacity = 1, None
+            db.session.commit()
+        seated, *others = students
+        client.post(f"/students/{seated}/courses", json={"course_ids": course_ids})
+        for other in others:
+            answer = client.post(
+                f"/students/{other}/courses", json={"course_ids": course_ids, "waitlist": True}
+            )
+            assert answer.status_code == 201
+        return students, course_ids
+
+    return factory
+
+
+@pytest.mark.parametrize("courses", COURSES_PER_STUDENT)
+def test_get_student_with_a_waitlist_takes_one_statement(
+    client, full_courses_with_waitlists, count_queries, courses
+):
+    students, _ = full_courses_with_waitlists(courses=courses, waiting=3)
+
+    with count_queries() as statements:
+        response = client.get(f"/students/{students[-1]}")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (len(body["courses"]), len(body["waitlist"])) == (0, courses)
+    assert {entry["position"] for entry in body["waitlist"]} == {3}
+    assert len(statements) == 1
+
+
+@pytest.mark.parametrize("waiting", [1, 120])
+def test_course_waitlist_takes_three_statements(
+    client, full_courses_with_waitlists, count_queries, waiting
+):
+    _, [course] = full_courses_with_waitlists(courses=1, waiting=waiting)
+
+    with count_queries() as statements:
+        response = client.get(f"/courses/{course}/waitlist?page_size=100")
+
+    assert response.status_code == 200
+    assert [entry["position"] for entry in response.get_json()] == list(
+        range(1, min(waiting, 100) + 1)
+    )
+    # The course exists, the count, the page (positions come with it).
+    assert len(statements) == 3
+
+
 @pytest.mark.parametrize("per_student", COURSES_PER_STUDENT)
 def test_student_courses_takes_one_statement(client, seed, count_queries, per_student):
     [student], _ = seed(students=1, courses=per_student, per_student=per_student)
@@ -138,20 +194,48 @@ def test_enrolling_in_many_courses_takes_a_fixed_number_of_statements(
     assert response.status_code == 201
     assert len(response.get_json()["courses"]) == course_count
     assert enrollment_pairs() == {(student, course_id) for course_id in course_ids}
-    # Student exists, lock the courses, already enrolled, seats taken, one
-    # multi-row insert, then the student with their courses for the answer.
-    assert len(statements) == 6
+    # Lock the student, lock the courses, their current statuses, seats taken and
+    # waiting, one multi-row insert, one multi-row history insert (new with
+    # statuses: every change is recorded), then the student for the answer.
+    assert len(statements) == 7
+    assert statements[5].startswith("INSERT INTO enrollment_history")
 
 
-def test_unenroll_takes_two_statements(client, seed, count_queries, enrollment_pairs):
+def test_dropping_takes_four_statements(client, seed, count_queries, enrollment_statuses):
     [student], [course] = seed(students=1, courses=1, per_student=1)
 
     with count_queries() as statements:
         response = client.delete(f"/students/{student}/courses/{course}")
 
     assert response.status_code == 204
-    assert enrollment_pairs() == set()
-    assert len(statements) == 2
+    assert enrollment_statuses() == {(student, course): "dropped"}
+    # Was two (a DELETE). A drop is kept and may promote, so: lock the course
+    # (a freed seat must not be taken by anyone but the next waitlisted student),
+    # the enrollment's status with the course's counts, the update, the history.
+    assert len(statements) == 4
+
+
+@pytest.mark.parametrize("waiting", [1, 30])
+def test_dropping_a_seat_with_students_waiting_adds_one_promotion(
+    client, seed, count_queries, enrollment_statuses, waiting
+):
+    [student, *others], [course] = seed(students=1 + waiting, courses=1, per_student=0)
+    with client.application.app_context():
+        db.session.get(Course, course).capacity = 1
+        db.session.get(Course, course).waitlist_capacity = None
+        db.session.commit()
+    client.post(f"/students/{student}/courses", json={"course_ids": [course]})
+    for other in others:
+        client.post(f"/students/{other}/courses", json={"course_ids": [course], "waitlist": True})
+
+    with count_queries() as statements:
+        response = client.delete(f"/students/{student}/courses/{course}")
+
+    assert response.status_code == 204
+    assert enrollment_statuses()[(student, course)] == "dropped"
+    assert enrollment_statuses()[(others[0], course)] == "enrolled"
+    # The four of a drop, plus one UPDATE promoting the first in line, whatever the queue.
+    assert len(statements) == 5
 
 
 @pytest.mark.skipif(
@@ -165,8 +249,8 @@ def test_roster_and_student_courses_use_indexes(app, client, seed):
 
     assert len(roster) == 3
     assert all("Seq Scan" not in plan for plan in roster + student_courses), roster
-    assert sum("ix_student_courses_course_id_student_id" in plan for plan in roster) == 2
+    assert sum("ix_student_courses_course_id_status" in plan for plan in roster) == 2
     assert len(student_courses) == 1
     assert "pk_student_courses" in student_courses[0]
-    # The enrolled count of each course is read from the roster index too.
-    assert "ix_student_courses_course_id_student_id" in student_courses[0]
+    # The enrolled and waiting counts of each course are read from the roster index too.
+    assert "ix_student_courses_course_id_status" in student_courses[0]

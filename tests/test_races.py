@@ -7,8 +7,10 @@ gunicorn instance with 4 workers, and (on PostgreSQL) two gunicorn instances
 on different ports sharing one database.
 """
 
+import itertools
 import os
 import random
+import threading
 import time
 from collections import Counter
 
@@ -17,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.extensions import db
-from tests.support.databases import assert_invariants, make_app
+from tests.support.databases import TEST_DATABASE_URL, assert_invariants, make_app
 from tests.support.servers import Figures, GunicornServer, Reply, create
 from tests.support.threads import run_at_once
 
@@ -32,6 +34,7 @@ TOPOLOGIES = {  # name: (gunicorn instances, workers each); 0 instances: the app
     "two-instances-sharing-the-database": (2, 2),
 }
 POSTGRESQL_ONLY = "the shared-database topology runs in CI's PostgreSQL pass"
+GUNICORN_TOPOLOGIES = [name for name in TOPOLOGIES if name != IN_PROCESS]
 
 
 class InProcessServer:
@@ -62,13 +65,19 @@ class Cluster:
         return self.servers[client % len(self.servers)].request(method, path, body)
 
     def enrolled_rows(self, course: int) -> int:
-        """How many enrollment rows the course has, read straight from the database."""
+        """How many students are enrolled in the course, read straight from the database."""
+        statement = (
+            "SELECT count(*) FROM student_courses WHERE course_id = :c AND status = 'enrolled'"
+        )
+        return self.rows(statement, c=course)[0][0]
+
+    def rows(self, statement: str, **parameters) -> list[tuple]:
+        """Rows read straight from the database, on a connection of their own."""
         engine = create_engine(self.database_url, poolclass=NullPool)
         with engine.connect() as connection:
-            statement = text("SELECT count(*) FROM student_courses WHERE course_id = :c")
-            count = connection.execute(statement, {"c": course}).scalar_one()
+            found = [tuple(row) for row in connection.execute(text(statement), parameters)]
         engine.dispose()
-        return count
+        return found
 
     def create_students(self, prefix: str, count: int) -> list[int]:
         """Create students over the API; return their ids."""
@@ -81,10 +90,32 @@ class Cluster:
             for number in range(count)
         ]
 
-    def create_course(self, code: str, capacity: int | None) -> int:
+    def create_course(self, code: str, capacity: int | None, **fields) -> int:
         """Create a course over the API; return its id."""
-        body = {"code": code, "title": code, "capacity": capacity}
+        body = {"code": code, "title": code, "capacity": capacity, **fields}
         return create(self.servers[0], "/courses", body)
+
+    def statuses(self, course: int) -> dict[int, str]:
+        """Each student's status in the course, read straight from the database."""
+        statement = "SELECT student_id, status FROM student_courses WHERE course_id = :c"
+        return dict(self.rows(statement, c=course))
+
+    def waitlist(self, course: int) -> list[tuple[int, int]]:
+        """The course's waitlist over the API: (student id, position), in promotion order."""
+        reply = self.request(0, "GET", f"/courses/{course}/waitlist?page_size=100")
+        assert reply.status == 200, reply.body
+        return [(entry["id"], entry["position"]) for entry in reply.body]
+
+    def history(self, course: int) -> dict[int, list[tuple]]:
+        """Each student's history in the course: (from, to, actor, reason), oldest first."""
+        found: dict[int, list[tuple]] = {}
+        for student, *change in self.rows(
+            "SELECT student_id, from_status, to_status, actor, reason FROM enrollment_history "
+            "WHERE course_id = :c ORDER BY id",
+            c=course,
+        ):
+            found.setdefault(student, []).append(tuple(change))
+        return found
 
     def assert_invariants(self) -> None:
         """No course over capacity, counts equal rows, no orphan rows."""
@@ -193,9 +224,7 @@ def test_lowering_capacity_while_students_enroll_never_oversells(cluster):
     cluster.assert_invariants()
 
 
-@pytest.mark.parametrize(
-    "cluster", [name for name in TOPOLOGIES if name != IN_PROCESS], indirect=True
-)
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
 def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databases):
     if databases.backend != "postgresql":
         pytest.skip("the churn runs in CI's PostgreSQL pass")
@@ -236,4 +265,233 @@ def test_enroll_unenroll_churn_on_full_courses_keeps_invariants(cluster, databas
     assert totals[("enroll", 201)] > 0
     assert totals[("unenroll", 204)] > 0
     assert totals[("enroll", 409)] > 0
+    cluster.assert_invariants()
+
+
+# --- the enrollment lifecycle ----------------------------------------------------------
+def lifecycle_topology(request) -> None:
+    """Run the lifecycle races across two instances on PostgreSQL, four workers on SQLite.
+
+    They take the churn's topology list, so both share the servers the module fixture
+    starts; SQLite's single writer makes a second instance no different.
+    """
+    if TEST_DATABASE_URL and request.node.callspec.params["cluster"] != GUNICORN_TOPOLOGIES[1]:
+        pytest.skip("on PostgreSQL the lifecycle races run across two instances")
+
+
+class Observer:
+    """Reads a course's counts from a connection of its own, over and over, while a race runs.
+
+    Each read is one statement, so it sees one committed state: the capacity, the
+    students enrolled and the students waiting. It records every state in which
+    the course was over capacity, or had a free seat while someone was waiting.
+    """
+
+    STATEMENT = text(
+        "SELECT c.capacity, "
+        "(SELECT count(*) FROM student_courses e WHERE e.course_id = c.id "
+        "AND e.status = 'enrolled'), "
+        "(SELECT count(*) FROM student_courses e WHERE e.course_id = c.id "
+        "AND e.status = 'waitlisted') FROM courses c WHERE c.id = :c"
+    )
+
+    def __init__(self, database_url: str, course: int):
+        self.engine = create_engine(database_url, poolclass=NullPool)
+        self.course = course
+        self.reads = 0
+        self.wrong: list[tuple] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+
+    def _watch(self) -> None:
+        with self.engine.connect() as connection:
+            while not self._stop.is_set():
+                capacity, enrolled, waiting = connection.execute(
+                    self.STATEMENT, {"c": self.course}
+                ).one()
+                connection.rollback()
+                self.reads += 1
+                if enrolled > capacity or (waiting and enrolled < capacity):
+                    self.wrong.append((capacity, enrolled, waiting))
+
+    def __enter__(self) -> "Observer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.engine.dispose()
+        Figures.add("lifecycle states observed during races", self.reads)
+
+
+def assert_lifecycle_consistent(cluster: Cluster, course: int, capacity: int) -> None:
+    """Counts, positions and history agree with the rows, and no seat is free while one waits."""
+    statuses = cluster.statuses(course)
+    enrolled = sorted(s for s, status in statuses.items() if status == "enrolled")
+    waiting = [s for s, status in statuses.items() if status == "waitlisted"]
+    waitlist = cluster.waitlist(course)
+    assert [position for _, position in waitlist] == list(range(1, len(waiting) + 1))
+    assert sorted(student for student, _ in waitlist) == sorted(waiting)
+    assert len(enrolled) == min(capacity, len(enrolled) + len(waiting))
+    body = cluster.request(0, "GET", f"/courses/{course}").body
+    assert (body["enrolled_count"], body["waitlist_count"]) == (len(enrolled), len(waiting))
+    # Each enrollment's last history row is its status (a deleted student's: dropped), and
+    # each row follows the one before.
+    for student, changes in cluster.history(course).items():
+        assert changes[-1][1] == statuses.get(student, "dropped"), (student, changes)
+        assert changes[0][0] is None
+        for before, after in itertools.pairwise(changes):
+            assert after[0] == before[1], (student, changes)
+
+
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_sixty_waitlist_into_five_seats_then_twenty_drops_promote_the_earliest(cluster, request):
+    lifecycle_topology(request)
+    students = cluster.create_students("wait", CLIENTS)
+    course = cluster.create_course("WAIT5", capacity=5, waitlist_capacity=100)
+
+    results = race(
+        CLIENTS,
+        lambda client: cluster.request(
+            client,
+            "POST",
+            f"/students/{students[client]}/courses",
+            {"course_ids": [course], "waitlist": True},
+        ),
+    )
+
+    assert Counter(reply.status for reply in results) == {201: CLIENTS}
+    statuses = cluster.statuses(course)
+    assert Counter(statuses.values()) == {"enrolled": 5, "waitlisted": CLIENTS - 5}
+    order = [student for student, _ in cluster.waitlist(course)]
+    assert cluster.waitlist(course) == [(s, n) for n, s in enumerate(order, start=1)]
+    for reply in results:
+        [entry] = reply.body["courses"] or reply.body["waitlist"]
+        status = "enrolled" if reply.body["courses"] else "waitlisted"
+        assert statuses[reply.body["id"]] == status
+        if status == "waitlisted":
+            assert order[entry["position"] - 1] == reply.body["id"]
+    assert cluster.history(course) == {
+        s: [(None, statuses[s], "anonymous", "requested")] for s in students
+    }
+
+    # 20 drops at once, 3 seated students and 17 waiting ones from all over the queue.
+    seated = sorted(s for s, status in statuses.items() if status == "enrolled")
+    leaving = seated[:3] + order[::3][:17]
+    with Observer(cluster.database_url, course) as observer:
+        drops = race(
+            len(leaving),
+            lambda client: cluster.request(
+                client, "DELETE", f"/students/{leaving[client]}/courses/{course}"
+            ),
+        )
+
+    assert Counter(reply.status for reply in drops) == {204: len(leaving)}
+    assert observer.wrong == []
+    assert observer.reads > 0
+    still_waiting = [s for s in order if s not in leaving]
+    promoted, rest = still_waiting[:3], still_waiting[3:]
+    statuses = cluster.statuses(course)
+    assert sorted(s for s, status in statuses.items() if status == "enrolled") == sorted(
+        seated[3:] + promoted
+    )
+    assert cluster.waitlist(course) == [(s, n) for n, s in enumerate(rest, start=1)]
+    history = cluster.history(course)
+    for student in promoted:
+        assert history[student][-1] == ("waitlisted", "enrolled", "system", "promoted")
+    assert_lifecycle_consistent(cluster, course, capacity=5)
+    cluster.assert_invariants()
+
+
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_capacity_raises_and_drops_at_once_promote_in_waitlist_order(cluster, request):
+    lifecycle_topology(request)
+    students = cluster.create_students("raise", 25)
+    course = cluster.create_course("RAISE", capacity=5, waitlist_capacity=None)
+    for student in students:
+        path = f"/students/{student}/courses"
+        assert cluster.request(0, "POST", path, {"course_ids": [course], "waitlist": True})
+    seated = sorted(s for s, status in cluster.statuses(course).items() if status == "enrolled")
+    order = [student for student, _ in cluster.waitlist(course)]
+
+    def act(client: int) -> Reply:
+        if client < len(seated):
+            path = f"/students/{seated[client]}/courses/{course}"
+            return cluster.request(client, "DELETE", path)
+        return cluster.request(client, "PATCH", f"/courses/{course}", {"capacity": 8})
+
+    with Observer(cluster.database_url, course) as observer:
+        results = race(len(seated) + 3, act)
+
+    assert Counter(reply.status for reply in results) == {204: 5, 200: 3}
+    assert observer.wrong == []
+    # Five seats freed and three added: the first eight in line hold the eight seats.
+    statuses = cluster.statuses(course)
+    assert sorted(s for s, status in statuses.items() if status == "enrolled") == sorted(order[:8])
+    assert cluster.waitlist(course) == [(s, n) for n, s in enumerate(order[8:], start=1)]
+    assert_lifecycle_consistent(cluster, course, capacity=8)
+    cluster.assert_invariants()
+
+
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_a_student_racing_their_own_enrolls_and_drops_leaves_a_history_of_each_answer(
+    cluster, request
+):
+    lifecycle_topology(request)
+    [student, *others] = cluster.create_students("self", 4)
+    course = cluster.create_course("SELF1", capacity=1, waitlist_capacity=10)
+    for other in others:
+        path = f"/students/{other}/courses"
+        assert cluster.request(0, "POST", path, {"course_ids": [course], "waitlist": True})
+
+    def act(client: int) -> Reply:
+        if client % 2:
+            return cluster.request(client, "DELETE", f"/students/{student}/courses/{course}")
+        path = f"/students/{student}/courses"
+        return cluster.request(client, "POST", path, {"course_ids": [course], "waitlist": True})
+
+    with Observer(cluster.database_url, course) as observer:
+        results = race(CLIENTS // 2, act)
+
+    answers = Counter(reply.status for reply in results)
+    assert set(answers) <= {200, 201, 204, 404}
+    assert observer.wrong == []
+    # Every change the student was told about is in the history, and nothing else.
+    mine = cluster.history(course)[student]
+    assert len(mine) == answers[201] + answers[204]
+    assert sum(1 for change in mine if change[1] == "dropped") == answers[204]
+    assert_lifecycle_consistent(cluster, course, capacity=1)
+    cluster.assert_invariants()
+
+
+@pytest.mark.parametrize("cluster", GUNICORN_TOPOLOGIES, indirect=True)
+def test_deleting_seat_holders_while_others_wait_promotes_the_next_in_line(cluster, request):
+    lifecycle_topology(request)
+    students = cluster.create_students("holder", 16)
+    course = cluster.create_course("HOLD3", capacity=3, waitlist_capacity=None)
+    for student in students:
+        path = f"/students/{student}/courses"
+        assert cluster.request(0, "POST", path, {"course_ids": [course], "waitlist": True})
+    seated = sorted(s for s, status in cluster.statuses(course).items() if status == "enrolled")
+    order = [student for student, _ in cluster.waitlist(course)]
+    # The seat holders are deleted while the first two in line leave the waitlist.
+    leaving = order[:2]
+
+    def act(client: int) -> Reply:
+        if client < len(seated):
+            return cluster.request(client, "DELETE", f"/students/{seated[client]}")
+        path = f"/students/{leaving[client - len(seated)]}/courses/{course}"
+        return cluster.request(client, "DELETE", path)
+
+    with Observer(cluster.database_url, course) as observer:
+        results = race(len(seated) + len(leaving), act)
+
+    assert Counter(reply.status for reply in results) == {204: 5}
+    assert observer.wrong == []
+    statuses = cluster.statuses(course)
+    assert not set(seated) & set(statuses)
+    assert sorted(s for s, status in statuses.items() if status == "enrolled") == sorted(order[2:5])
+    assert cluster.waitlist(course) == [(s, n) for n, s in enumerate(order[5:], start=1)]
+    assert_lifecycle_consistent(cluster, course, capacity=3)
     cluster.assert_invariants()

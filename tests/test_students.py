@@ -44,8 +44,9 @@ def test_get_student_includes_courses_ordered_by_code(
 
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"id", "name", "email", "external_id", "created_at", "courses"}
+    assert set(body) == {"id", "name", "email", "external_id", "created_at", "courses", "waitlist"}
     assert [c["code"] for c in body["courses"]] == ["CS101", "MATH101"]
+    assert body["waitlist"] == []
     assert set(body["courses"][0]) == {"id", "code", "title", "enrolled_at"}
     assert body["courses"][0]["id"] == cs
 

@@ -157,13 +157,14 @@ def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def assert_invariants(database_url: str, server: GunicornServer) -> None:
-    """No course over capacity, no orphan rows, and each course's enrolled_count equals its rows."""
+    """No course over capacity, no orphans, each enrolled_count equal to its enrolled rows."""
     engine = create_engine(database_url, poolclass=NullPool)
     with engine.connect() as connection:
         courses = connection.execute(
             text(
                 "SELECT c.id, c.capacity, count(e.student_id) AS enrolled FROM courses c "
-                "LEFT JOIN student_courses e ON e.course_id = c.id GROUP BY c.id, c.capacity"
+                "LEFT JOIN student_courses e ON e.course_id = c.id AND e.status = 'enrolled' "
+                "GROUP BY c.id, c.capacity"
             )
         ).all()
         orphans = connection.execute(
