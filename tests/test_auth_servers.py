@@ -138,7 +138,7 @@ def test_the_served_spec_describes_the_running_mode(instances, mode):
         for method, operation in item.items()
         if method in {"get", "post", "patch", "delete"}
     ]
-    assert len(operations) == 16
+    assert len(operations) == 19
     if mode == "none":
         assert schemes == {}
         for path, method, operation in operations:
