@@ -219,7 +219,9 @@ def test_slow_clients_hold_nginx_connections_not_gunicorn_workers(proxied):
     assert created[1]["Strict-Transport-Security"].startswith("max-age=")
     assert "ada@example.edu" in student_emails(database_url)
     logged = [
-        line for line in gunicorn.log_lines() if line.get("request_id") == "slow-clients-test-1"
+        line
+        for line in gunicorn.log_lines()
+        if line.get("request_id") == "slow-clients-test-1" and line["logger"] == "app.requests"
     ]
     assert [(line["status"], line["client"]) for line in logged] == [(201, "127.0.0.1")]
 
