@@ -1,8 +1,9 @@
 """The query budget: how many SQL statements each hot endpoint sends, exactly.
 
 The counts are fixed by design (a student's courses come in the same joined
-statement, a page's courses in one more, never one statement per course), so they are the same for a student with one
-course or fifty; a change that adds a lazy load inside a loop fails here.
+statement, a page's courses in one more, never one statement per course), so
+they are the same for a student with one course or fifty; a change that adds a
+lazy load inside a loop fails here.
 """
 
 import pytest
