@@ -149,7 +149,13 @@ class CourseCode(CleanString):
         super().__init__(max_length=CODE_MAX, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).upper()
+        code = super()._deserialize(value, attr, data, **kwargs)
+        # Letter by letter, keeping those whose capital is longer ("ß" -> "SS"), so
+        # the stored code is exactly as long as the validated one.
+        return "".join(
+            capital if len(capital) == 1 else letter
+            for letter, capital in ((letter, letter.upper()) for letter in code)
+        )
 
 
 class ExternalId(fields.String):

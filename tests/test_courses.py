@@ -33,6 +33,16 @@ def test_create_course_returns_201_with_location(client, db_rows):
     assert (stored.code, stored.capacity) == ("CS101", 30)
 
 
+def test_a_code_of_full_length_is_stored_whole_even_when_a_capital_is_longer(client, db_rows):
+    code = "straße-" + "x" * 25  # 32 characters; "ß".upper() is "SS"
+
+    response = client.post("/courses", json={"code": code, "title": "German", "capacity": 5})
+
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["code"] == "STRAßE-" + "X" * 25
+    assert [course.code for course in db_rows(Course)] == ["STRAßE-" + "X" * 25]
+
+
 def test_capacity_may_be_null_for_unlimited(client):
     response = client.post("/courses", json={"code": "X1", "title": "T", "capacity": None})
 
