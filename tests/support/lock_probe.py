@@ -6,6 +6,7 @@ look at process states). Served as ``tests.support.lock_probe:app``.
 """
 
 import json
+import os
 import sys
 
 from sqlalchemy import event
@@ -19,7 +20,9 @@ WAITING = "a request is about to wait for the SQLite write lock"
 def _announce(_connection, _cursor, statement, *_args) -> None:
     """Log WAITING when a write transaction starts."""
     if statement == "BEGIN IMMEDIATE":
-        print(json.dumps({"logger": "tests.lock_probe", "message": WAITING}), file=sys.stderr)
+        line = json.dumps({"logger": "tests.lock_probe", "message": WAITING}) + "\n"
+        # One write call: the master and the other worker write to the same log.
+        os.write(sys.stderr.fileno(), line.encode())
 
 
 with app.app_context():
