@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import gunicorn.util
@@ -72,18 +73,30 @@ logconfig_dict = {
 
 # --- gunicorn's own error answers: problem+json, like the app's -----------------
 # Requests gunicorn cannot parse (request line or headers over its limits, a malformed
-# method, a bad chunk size) never reach the app: gunicorn answers them itself through
+# method, a bad chunk size) never reach the app: gunicorn answers them itself (in the
+# worker, which has the app loaded: the registry gives the type) through
 # gunicorn.util.write_error, with an HTML page. This replaces that one function, in the
 # master before the workers fork; tests/test_gunicorn.py fails if gunicorn stops using it.
 def write_problem(sock, status_int, reason, mesg):
-    """Write gunicorn's error answer as an RFC 9457 problem document."""
-    problem = {"type": "about:blank", "title": reason, "status": status_int}
-    problem["detail"] = mesg or reason
+    """Write gunicorn's error answer as an RFC 9457 problem document of the registry's type."""
+    # Imported here, in the worker (which has the app loaded): the master stays free of it.
+    from app.problems import BLANK, problem_type
+
+    kind = problem_type(status_int)
+    request_id = uuid.uuid4().hex
+    problem = {
+        "type": kind.uri if kind else BLANK,
+        "title": kind.title if kind else reason,
+        "status": status_int,
+        "detail": mesg or reason,
+        "instance": request_id,
+    }
     body = json.dumps(problem).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/problem+json\r\n"
+        f"X-Request-ID: {request_id}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)

@@ -18,6 +18,7 @@ from app.links import LinksPlugin
 from app.logs import register_logging
 from app.metrics import register_metrics
 from app.pipeline import register_pipeline
+from app.problems import register_problem_pages
 from app.proxy import register_proxy
 from app.routing import IdConverter, id_parameter_schema
 from config import load_config
@@ -39,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     register_health(app)
     register_docs(app)
+    register_problem_pages(app)
     register_cors(app)
     register_metrics(app)
     register_commands(app)

@@ -1,7 +1,7 @@
 """Engine set-up and the transaction helpers of the request pipeline and the service layer."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, request
@@ -117,10 +117,25 @@ def register_database(app: Flask) -> None:
 
 
 @contextmanager
-def unique_or_raise(error: Exception) -> Iterator[None]:
-    """Run a write; a unique-constraint violation in it rolls back and raises ``error``."""
+def unique_or_raise(error: Exception | Callable[[str], Exception]) -> Iterator[None]:
+    """Run a write; a unique-constraint violation in it rolls back and raises ``error``.
+
+    A callable ``error`` is given the violated constraint (PostgreSQL's name,
+    e.g. ``uq_students_email``, or SQLite's ``students.email``) and returns the error.
+    """
     try:
         yield
     except IntegrityError as violation:
         db.session.rollback()
+        if callable(error):
+            error = error(violated_constraint(violation))
         raise error from violation
+
+
+def violated_constraint(violation: IntegrityError) -> str:
+    """The constraint an IntegrityError names, as the backend names it ("" if unknown)."""
+    diag = getattr(violation.orig, "diag", None)
+    if diag is not None:
+        return diag.constraint_name or ""
+    # SQLite: "UNIQUE constraint failed: students.email"
+    return str(violation.orig).rpartition(": ")[2]

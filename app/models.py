@@ -72,6 +72,35 @@ def _greatest_on_sqlite(element, compiler, **kwargs):
     return f"max({compiler.process(element.clauses, **kwargs)})"
 
 
+# SQLite's CURRENT_TIMESTAMP has whole seconds; this has SQLAlchemy's stored
+# format (six decimals, millisecond resolution), as every other timestamp.
+SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+
+
+class current_timestamp_us(GenericFunction):
+    """The server's current UTC time with fractional seconds, on every backend."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(current_timestamp_us)
+def _current_timestamp(element, compiler, **kwargs):
+    """PostgreSQL's CURRENT_TIMESTAMP already has microseconds."""
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(current_timestamp_us, "sqlite")
+def _current_timestamp_on_sqlite(element, compiler, **kwargs):
+    """SQLite needs strftime for fractional seconds (parenthesized: a DEFAULT expression)."""
+    return f"({SQLITE_NOW})"
+
+
+# SQLite reuses the largest id after a delete unless a table says AUTOINCREMENT:
+# a stale link could then show another student. PostgreSQL sequences never reuse ids.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 def utcnow() -> datetime:
     """Current time in UTC (a callable default, evaluated per row)."""
     return datetime.now(UTC)
@@ -139,7 +168,7 @@ class Enrollment(db.Model):
         String(STATUS_MAX), server_default=text(f"'{Status.ENROLLED}'")
     )
     enrolled_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime(), server_default=func.current_timestamp()
+        UTCDateTime(), server_default=current_timestamp_us()
     )
     waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -186,6 +215,7 @@ class EnrollmentHistory(db.Model):
     __tablename__ = "enrollment_history"
     __table_args__ = (
         Index("ix_enrollment_history_student_id_course_id", "student_id", "course_id", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -203,6 +233,7 @@ class Student(db.Model):
     """A person who can enroll in courses."""
 
     __tablename__ = "students"
+    __table_args__ = dict(NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
@@ -232,7 +263,10 @@ class Course(db.Model):
     """A course with an optional seat limit, waitlist, enrollment window and drop deadline."""
 
     __tablename__ = "courses"
-    __table_args__ = (CheckConstraint("waitlist_capacity >= 0", name="waitlist_capacity"),)
+    __table_args__ = (
+        CheckConstraint("waitlist_capacity >= 0", name="waitlist_capacity"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stored upper-cased, so the unique constraint is case-insensitive.

@@ -13,7 +13,8 @@ from http import HTTPStatus
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from app.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
+from app.errors import PROBLEM_MIMETYPE, handle_http_exception
+from app.problems import PROBLEM_TYPES, ProblemSchema, example
 
 # The private methods of flask_smorest.Api that ProblemApi replaces.
 OVERRIDDEN_PRIVATE_METHODS = ("_register_responses", "_register_pagination_header")
@@ -41,12 +42,19 @@ class ProblemApi(Api):
         )
 
     def _register_responses(self):
-        """Document every error status with the problem+json schema."""
+        """Document every error status with the problem+json schema and its types' examples."""
         for status in HTTPStatus:
             response = {"description": status.phrase}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
                 prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+                examples = {
+                    slug: {"summary": problem.title, "value": example(problem)}
+                    for slug, problem in PROBLEM_TYPES.items()
+                    if problem.status == status
+                }
+                if examples:
+                    response["content"][PROBLEM_MIMETYPE]["examples"] = examples
             else:
                 prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)

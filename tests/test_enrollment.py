@@ -1,6 +1,7 @@
 """Enrollment: all-or-nothing, idempotent, capacity-bound; compatibility forms."""
 
 from app.models import Enrollment
+from tests.support.problems import assert_problem, invalid
 
 
 def test_enroll_in_several_courses_returns_201_and_the_student(
@@ -59,8 +60,9 @@ def test_unknown_course_ids_are_422_naming_them_and_enroll_nothing(
     )
 
     assert response.status_code == 422
-    body = response.get_json()
-    assert body["errors"]["json"]["course_ids"] == ["Unknown course ids: 999998, 999999."]
+    body = assert_problem(response, 422, "unknown-courses")
+    assert body["course_ids"] == [999998, 999999]
+    assert invalid(response) == {"/course_ids": ["Unknown course ids: 999998, 999999."]}
     assert enrollment_pairs() == set()
 
 
@@ -132,7 +134,7 @@ def test_course_ids_must_be_1_to_100_positive_integers(client, make_student):
     for body in bad_bodies:
         response = client.post(f"/students/{student}/courses", json=body)
         assert response.status_code == 422, body
-        assert "course_ids" in response.get_json()["errors"]["json"], body
+        assert any(pointer.startswith("/course_ids") for pointer in invalid(response)), body
 
 
 def test_hundred_course_ids_are_accepted(client, make_student, make_course, enrollment_pairs):
@@ -234,10 +236,10 @@ def test_compat_enroll_unknown_ids_in_body_are_422_naming_them(client, make_stud
     unknown_student = client.post("/enroll", json={"student_id": 99999, "course_id": course})
     unknown_course = client.post("/enroll", json={"student_id": student, "course_id": 99999})
 
-    assert unknown_student.status_code == 422
-    assert "student_id" in unknown_student.get_json()["errors"]["json"]
-    assert unknown_course.status_code == 422
-    assert "course_id" in unknown_course.get_json()["errors"]["json"]
+    assert assert_problem(unknown_student, 422, "unknown-student")["student_id"] == 99999
+    assert list(invalid(unknown_student)) == ["/student_id"]
+    assert assert_problem(unknown_course, 422, "unknown-courses")["course_ids"] == [99999]
+    assert list(invalid(unknown_course)) == ["/course_id"]
 
 
 def test_compat_enroll_respects_capacity(client, make_student, make_course, enroll_rows):

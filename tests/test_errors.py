@@ -1,42 +1,34 @@
-"""Every error is application/problem+json with type, title, status and detail."""
+"""Every error is application/problem+json with type, title, status, detail and instance."""
 
 import logging
 
 import pytest
 
-from app.errors import DOMAIN_STATUS
+from app.errors import DOMAIN_PROBLEMS, DUPLICATE_STUDENT_PROBLEMS
 from app.models import Student
-from app.services.errors import DomainError
+from app.problems import PROBLEM_TYPES
+from app.services.errors import DomainError, DuplicateStudent
 from tests.support.databases import make_app
-
-PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-
-def assert_problem(response, status):
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json(force=True)
-    assert set(body) >= PROBLEM_KEYS
-    assert body["status"] == status
-    return body
+from tests.support.problems import assert_problem
 
 
 def test_unknown_route_is_404_problem(client):
-    assert_problem(client.get("/no/such/thing"), 404)
+    assert_problem(client.get("/no/such/thing"), 404, "not-found")
 
 
 def test_wrong_method_is_405_problem_with_allow(client):
     response = client.put("/students")
 
-    assert_problem(response, 405)
+    assert_problem(response, 405, "method-not-allowed")
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
 
 
 def test_malformed_json_is_400_problem(client, db_rows):
     response = client.post("/students", data='{"name": ', content_type="application/json")
 
-    body = assert_problem(response, 400)
-    assert body["errors"] == {"json": ["Invalid JSON body."]}
+    body = assert_problem(response, 400, "bad-request")
+    assert body["errors"] == [{"location": "json", "pointer": "", "detail": "Invalid JSON body."}]
+    assert body["detail"] == "Invalid request: json: Invalid JSON body."
     assert db_rows(Student) == []
 
 
@@ -47,7 +39,7 @@ def test_non_json_body_is_415_problem(client, content_type, db_rows):
         "/students", data='{"name": "A", "email": "a@example.edu"}', headers=headers
     )
 
-    assert_problem(response, 415)
+    assert_problem(response, 415, "unsupported-media-type")
     assert db_rows(Student) == []
 
 
@@ -56,7 +48,7 @@ def test_body_over_one_mebibyte_is_413_problem(client, db_rows):
 
     response = client.post("/students", data=payload, content_type="application/json")
 
-    assert_problem(response, 413)
+    assert_problem(response, 413, "content-too-large")
     assert db_rows(Student) == []
 
 
@@ -64,15 +56,16 @@ def test_body_over_one_mebibyte_is_413_problem(client, db_rows):
 def test_json_that_is_not_an_object_is_422(client, payload, db_rows):
     response = client.post("/students", data=payload, content_type="application/json")
 
-    assert_problem(response, 422)
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"] == [{"location": "json", "pointer": "", "detail": "Invalid input type."}]
     assert db_rows(Student) == []
 
 
 def test_validation_problem_names_location_and_field(client):
     response = client.post("/students", json={"name": "A", "email": "a@example.edu", "age": 3})
 
-    body = assert_problem(response, 422)
-    assert body["errors"] == {"json": {"age": ["Unknown field."]}}
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"] == [{"location": "json", "pointer": "/age", "detail": "Unknown field."}]
     assert "json.age" in body["detail"]
 
 
@@ -88,7 +81,7 @@ def test_nul_and_lone_surrogates_are_422(client, text, db_rows):
     "path", ["/students/0", "/students/-1", "/students/abc", "/students/2147483648"]
 )
 def test_ids_outside_the_32_bit_range_are_404(client, path):
-    assert_problem(client.get(path), 404)
+    assert_problem(client.get(path), 404, "not-found")
 
 
 def test_unexpected_exception_is_generic_500_logged_once(databases, caplog):
@@ -101,7 +94,7 @@ def test_unexpected_exception_is_generic_500_logged_once(databases, caplog):
     with caplog.at_level(logging.ERROR):
         response = app.test_client().get("/boom")
 
-    body = assert_problem(response, 500)
+    body = assert_problem(response, 500, "internal-error")
     assert "secret" not in response.get_data(as_text=True)
     assert "SELECT" not in body["detail"]
     records = [r for r in caplog.records if r.exc_info]
@@ -109,5 +102,9 @@ def test_unexpected_exception_is_generic_500_logged_once(databases, caplog):
     assert "secret internals" in str(records[0].exc_info[1])
 
 
-def test_every_domain_error_has_an_http_status():
-    assert set(DOMAIN_STATUS) == set(DomainError.__subclasses__())
+def test_every_domain_error_has_a_problem_type():
+    mapped = set(DOMAIN_PROBLEMS) | {DuplicateStudent}
+
+    assert mapped == set(DomainError.__subclasses__())
+    assert set(DOMAIN_PROBLEMS.values()) <= set(PROBLEM_TYPES)
+    assert set(DUPLICATE_STUDENT_PROBLEMS.values()) <= set(PROBLEM_TYPES)

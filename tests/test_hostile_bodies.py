@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from app.bodies import TOO_MANY_VALUES
+from app.problems import problem_type
 from app.schemas import Id
 from config import MAX_BODY_BYTES
 from tests.support.databases import student_emails
@@ -45,9 +46,13 @@ def test_an_over_long_array_is_refused_before_any_element_is_read(
     assert unparsed.status_code == 400
     assert unparsed.get_json()["detail"] == TOO_MANY_VALUES
     assert refused.status_code == 422
-    assert refused.get_json()["errors"] == {
-        "json": {"course_ids": ["Must have between 1 and 100 items."]}
-    }
+    assert refused.get_json()["errors"] == [
+        {
+            "location": "json",
+            "pointer": "/course_ids",
+            "detail": "Must have between 1 and 100 items.",
+        }
+    ]
     # The spy sees the two ids of the well-sized list, and none of the others.
     assert deserialized == [7, 8]
     assert accepted_shape.status_code == 422
@@ -186,6 +191,7 @@ def test_gunicorn_answers_what_it_cannot_parse_with_problem_json(gunicorn, reque
     assert answer_status == status
     assert headers["Content-Type"] == "application/problem+json"
     problem = json.loads(body)
-    assert problem["status"] == status
-    assert problem["type"] == "about:blank"
+    kind = problem_type(status)
+    assert (problem["status"], problem["type"], problem["title"]) == (status, kind.uri, kind.title)
+    assert problem["instance"] == headers["X-Request-ID"]
     assert problem["detail"]

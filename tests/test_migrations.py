@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.support.databases import flask_cli, make_app
+from tests.support.databases import flask_cli, instants, make_app
 from tests.support.servers import ROOT
 
 
@@ -73,7 +73,7 @@ def table_snapshot(table: str, columns: str | None = None) -> list:
     """The rows of a table (baseline or given columns), read in a transaction closed again."""
     columns = columns or BASELINE_COLUMNS[table]
     statement = text(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
-    rows = [tuple(row) for row in db.session.execute(statement)]
+    rows = instants(db.session.execute(statement))
     db.session.rollback()
     return rows
 

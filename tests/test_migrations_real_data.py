@@ -25,7 +25,7 @@ from sqlalchemy import DateTime, bindparam, create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from tests.support.databases import flask_cli, make_app
+from tests.support.databases import flask_cli, instants, make_app
 from tests.support.servers import ROOT, Figures
 
 pytestmark = pytest.mark.slow
@@ -43,14 +43,14 @@ START = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 def snapshot(connection, table: str, columns: str = "*", order: str = "id") -> list[tuple]:
     """Every row of ``table`` (all or the given columns), in ``order``."""
     statement = text(f"SELECT {columns} FROM {table} ORDER BY {order}")  # noqa: S608
-    return [tuple(row) for row in connection.execute(statement)]
+    return instants(connection.execute(statement))
 
 
 def enrollments(connection, where: str = "1 = 1") -> list[tuple]:
     """The enrollment pairs matching ``where``, with their enrollment times, in key order."""
     columns = "student_id, course_id, enrolled_at"
     statement = text(f"SELECT {columns} FROM student_courses WHERE {where} ORDER BY {columns}")  # noqa: S608
-    return [tuple(row) for row in connection.execute(statement)]
+    return instants(connection.execute(statement))
 
 
 def count(connection, statement: str) -> int:

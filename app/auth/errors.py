@@ -1,7 +1,8 @@
 """The HTTP answers of authentication and authorization, rendered as problem+json.
 
 They are werkzeug HTTP exceptions, so the one problem+json renderer in
-:mod:`app.errors` shapes them and keeps the headers they carry.
+:mod:`app.errors` shapes them and keeps the headers they carry; ``problem``
+names each one's type in :mod:`app.problems`.
 """
 
 from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
@@ -17,6 +18,7 @@ class NotAuthenticated(Unauthorized):
     def __init__(self, detail: str, *, invalid_token: bool = True):
         super().__init__(description=detail)
         self.challenge = INVALID_TOKEN_CHALLENGE if invalid_token else CHALLENGE
+        self.problem = "invalid-token" if invalid_token else "unauthorized"
 
     def get_headers(self, environ=None, scope=None):
         """Add the bearer challenge."""
@@ -26,9 +28,13 @@ class NotAuthenticated(Unauthorized):
 class NotAllowed(Forbidden):
     """403: the caller is known but lacks the role, or the record is not theirs."""
 
+    problem = "forbidden"
+
 
 class KeysUnavailable(ServiceUnavailable):
     """503: the identity provider's keys cannot be fetched; retry after ``retry_after`` s."""
+
+    problem = "identity-provider-unavailable"
 
     def __init__(self, retry_after: int):
         super().__init__(

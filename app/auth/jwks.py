@@ -154,7 +154,7 @@ class JwtVerifier:
         except jwt.InvalidSignatureError as error:
             raise NotAuthenticated("The token's signature does not verify.") from error
         except jwt.MissingRequiredClaimError as error:
-            raise NotAuthenticated(f"The token has no {error.claim!r} claim.") from error
+            raise NotAuthenticated(f"The token has no {error.claim} claim.") from error
         except jwt.InvalidAlgorithmError as error:
             raise NotAuthenticated(
                 "The token's algorithm does not match its signing key's."

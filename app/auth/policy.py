@@ -10,7 +10,7 @@ once the body is valid.
 
 Operations without a rule are for ``admin`` only: a new view is closed until
 it says otherwise. The endpoints in ``PUBLIC_ENDPOINTS`` (health probes, the
-OpenAPI document and the docs page) belong to no resource and are open.
+OpenAPI document, the docs page and the problem type pages) belong to no resource and are open.
 """
 
 from dataclasses import dataclass
@@ -29,6 +29,8 @@ PUBLIC_ENDPOINTS = frozenset(
         "docs.docs_page",
         "docs.swagger_initializer",
         "docs.static",
+        "problems.list_problem_types",
+        "problems.describe_problem_type",
         "static",
     }
 )

@@ -53,14 +53,19 @@ class CoursesFull(DomainError):
         self.courses = courses
         self.waitlist = waitlist
 
+    @property
+    def course_ids(self) -> list[int]:
+        """The ids of the full courses."""
+        return [id_ for id_, _code, _seats in self.courses]
+
 
 class DuplicateStudent(DomainError):
-    """Another student already has one of these unique values (email, external_id)."""
+    """Another student already has this unique value (``field`` is email or external_id)."""
 
-    def __init__(self, unique: dict[str, str]):
-        named = " or ".join(f"{field} {value}" for field, value in unique.items())
-        super().__init__(f"A student with {named} already exists.")
-        self.unique = unique
+    def __init__(self, field: str, value: str):
+        super().__init__(f"A student with {field} {value} already exists.")
+        self.field = field
+        self.value = value
 
 
 class DuplicateCourseCode(DomainError):
@@ -68,7 +73,8 @@ class DuplicateCourseCode(DomainError):
 
     def __init__(self, code: str | None):
         super().__init__(f"A course with code {code} already exists.")
-        self.code = code
+        self.field = "code"
+        self.value = code
 
 
 class CapacityBelowEnrolled(DomainError):
@@ -92,6 +98,11 @@ class EnrollmentClosed(DomainError):
         )
         super().__init__(f"Enrollment is not open for: {names}. Nothing was enrolled.")
         self.courses = courses
+
+    @property
+    def course_ids(self) -> list[int]:
+        """The ids of the closed courses."""
+        return [id_ for id_, *_window in self.courses]
 
 
 class DropDeadlinePassed(DomainError):

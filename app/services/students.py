@@ -33,10 +33,16 @@ def load_student(student_id: int) -> Student:
     return student
 
 
-def duplicate(fields: Mapping) -> DuplicateStudent:
-    """The error for ``fields`` clashing with another student's email or external_id."""
-    unique = {name: fields[name] for name in UNIQUE_FIELDS if fields.get(name)}
-    return DuplicateStudent(unique)
+def duplicate(fields: Mapping):
+    """The error factory for ``fields`` clashing with another student's email or external_id."""
+
+    def error(constraint: str) -> DuplicateStudent:
+        sent = [name for name in UNIQUE_FIELDS if fields.get(name)]
+        # The violated constraint names the column; an unknown one blames the first sent.
+        field = next((name for name in sent if name in constraint), sent[0])
+        return DuplicateStudent(field, fields[field])
+
+    return error
 
 
 def create_student(fields: Mapping) -> int:

@@ -5,5 +5,6 @@
 - ``pgcluster``: a private PostgreSQL cluster a test may stop.
 - ``tools``: a test that needs a tool fails under ``CI=true`` and skips elsewhere.
 - ``identity_provider``: a JWKS over real HTTP and tokens signed with its keys.
+- ``problems``: problem+json answers checked against the registry, their invalid members.
 - ``access_table``: the README's access table as data, expanded cell by cell.
 """

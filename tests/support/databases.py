@@ -8,9 +8,11 @@ fails the run; it never falls back to SQLite.
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import flask_migrate
@@ -26,6 +28,25 @@ from config import normalize_database_url
 from tests.support.servers import ROOT, GunicornServer
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# SQLite's stored timestamp text: whole seconds (CURRENT_TIMESTAMP) or with decimals.
+SQLITE_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?")
+
+
+def instants(rows) -> list[tuple]:
+    """Rows with SQLite's timestamp text read as datetimes.
+
+    A timestamp rewritten with decimals (revision 0007) then compares equal to
+    the same instant stored with whole seconds.
+    """
+    return [
+        tuple(
+            datetime.fromisoformat(value)
+            if isinstance(value, str) and SQLITE_TIMESTAMP.fullmatch(value)
+            else value
+            for value in row
+        )
+        for row in rows
+    ]
 
 
 def psycopg_url(url: str) -> str:
