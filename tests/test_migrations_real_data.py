@@ -17,6 +17,7 @@ On SQLite the app's engine runs with foreign keys on, so the checks also prove
 that nothing cascaded away and that the constraints still hold afterwards.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -330,3 +331,83 @@ def test_downgrade_from_0003_keeps_enrolled_rows_and_discards_waitlists_drops_an
         assert count(
             connection, "SELECT count(*) FROM enrollment_history WHERE reason = 'migrated'"
         ) == len(enrolled)
+
+
+def stored_timestamps(connection) -> list:
+    """Every timestamp of every table, as stored (text on SQLite)."""
+    columns = {
+        "students": "created_at",
+        "courses": "created_at",
+        "student_courses": "enrolled_at",
+        "enrollment_history": "at",
+    }
+    return [
+        value
+        for table, column in columns.items()
+        for value in connection.execute(text(f"SELECT {column} FROM {table}")).scalars()  # noqa: S608
+    ]
+
+
+def test_0007_keeps_every_row_stops_id_reuse_and_stores_fractional_seconds(databases):
+    url = databases.new("realdata")
+    flask_cli(url, "db", "upgrade", "0005")
+    engine = open_engine(url)
+    with engine.begin() as connection:
+        fill(connection)
+        # Enrolled "now" by the old server default: CURRENT_TIMESTAMP, whole seconds on SQLite.
+        connection.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (1, 3)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO enrollment_history (at, student_id, course_id, to_status, actor, "
+                "reason) VALUES (CURRENT_TIMESTAMP, 1, 3, 'enrolled', 'system', 'migrated')"
+            )
+        )
+    tables = ("students", "courses", "enrollment_history")
+    with engine.connect() as connection:
+        before = {table: snapshot(connection, table) for table in tables}
+        pairs = snapshot(connection, "student_courses", order="student_id, course_id")
+
+    flask_cli(url, "db", "upgrade")
+
+    with engine.begin() as connection:
+        assert {table: snapshot(connection, table) for table in tables} == before
+        assert snapshot(connection, "student_courses", order="student_id, course_id") == pairs
+        if engine.dialect.name == "sqlite":
+            assert {len(value) for value in stored_timestamps(connection)} == {26}
+        # The newest student leaves; the next one gets a new id, not theirs.
+        connection.execute(text(f"DELETE FROM students WHERE id = {STUDENTS}"))  # noqa: S608
+        connection.execute(
+            text("INSERT INTO students (name, email, created_at) VALUES ('N', 'n@x.edu', :at)"),
+            {"at": START},
+        )
+        newest = connection.execute(text("SELECT max(id) FROM students")).scalar_one()
+        pair = {"student": 2, "course": COURSES}
+        connection.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (:student, :course)"),
+            pair,
+        )
+        enrolled_now = connection.execute(
+            text(
+                "SELECT enrolled_at FROM student_courses "
+                "WHERE student_id = :student AND course_id = :course"
+            ),
+            pair,
+        ).scalar_one()
+    assert newest == STUDENTS + 1
+    if engine.dialect.name == "sqlite":
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", enrolled_now)
+
+    flask_cli(url, "db", "downgrade", "0005")
+    with engine.connect() as connection:
+        assert snapshot(connection, "courses") == before["courses"]
+        students = snapshot(connection, "students")
+        assert len(students) == STUDENTS
+    flask_cli(url, "db", "upgrade")
+    with engine.connect() as connection:
+        assert snapshot(connection, "courses") == before["courses"]
+        assert snapshot(connection, "students") == students
+        if engine.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+    engine.dispose()

@@ -1,7 +1,11 @@
 """Students: create, read, list, update, delete."""
 
 import json
+import re
 
+from sqlalchemy import text
+
+from app.extensions import db
 from app.models import Course, Enrollment, Student
 from tests.support.problems import invalid
 
@@ -192,3 +196,57 @@ def test_name_and_email_limits_mirror_the_columns(client, db_rows):
     assert too_long_email.status_code == 422
     assert longest.status_code == 201
     assert len(db_rows(Student)) == 1
+
+
+def test_a_deleted_students_id_is_never_given_to_a_new_student(client):
+    ids = [
+        client.post("/students", json={"name": f"S{i}", "email": f"s{i}@example.edu"}).json["id"]
+        for i in range(2)
+    ]
+
+    assert client.delete(f"/students/{ids[-1]}").status_code == 204
+    newcomer = client.post("/students", json={"name": "New", "email": "new@example.edu"})
+
+    assert newcomer.status_code == 201
+    assert newcomer.json["id"] > ids[-1]
+    assert client.get(f"/students/{ids[-1]}").status_code == 404
+
+
+SIX_DECIMALS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
+
+
+def test_every_stored_timestamp_has_fractional_seconds(app, make_student, make_course):
+    student, course = make_student(), make_course()
+    with app.app_context():
+        # Only the ids: enrolled_at is the column's server default.
+        db.session.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (:s, :c)"),
+            {"s": student, "c": course},
+        )
+        db.session.commit()
+        stored = db.session.execute(
+            text(
+                "SELECT s.created_at, e.enrolled_at FROM students s "
+                "JOIN student_courses e ON e.student_id = s.id"
+            )
+        ).one()
+        precision = None
+        if db.engine.dialect.name == "postgresql":
+            precision = (
+                db.session.execute(
+                    text(
+                        "SELECT DISTINCT datetime_precision FROM information_schema.columns "
+                        "WHERE table_name IN ('students', 'student_courses') "
+                        "AND column_name IN ('created_at', 'enrolled_at')"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        db.session.remove()
+
+    if precision is None:
+        # SQLite stores text: both with SQLAlchemy's six decimals.
+        assert [bool(re.fullmatch(SIX_DECIMALS, value)) for value in stored] == [True, True]
+    else:
+        assert precision == [6]

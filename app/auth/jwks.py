@@ -13,6 +13,7 @@ named by ``kid``, the signature, ``exp``/``nbf``/``iat`` with the leeway, and
 ``iss``/``aud`` exactly. Each refusal says which check failed, never the token.
 """
 
+import json
 import logging
 import math
 import threading
@@ -36,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 def _quote(value) -> str:
-    """A header value, safe and short enough to name in a refusal."""
-    return repr(value)[:QUOTE_MAX]
+    """A header value, safe and short enough to name in a refusal (JSON-quoted)."""
+    return json.dumps(value)[:QUOTE_MAX]
 
 
 class UnknownKey(Exception):
