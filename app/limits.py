@@ -10,7 +10,8 @@ development). Four limits, each a setting in the ``limits`` notation (README
 - ``RATELIMIT_SEARCHES``: requests with a ``q=`` search per caller;
 - ``RATELIMIT_GLOBAL``: every API request per client address.
 
-A refused request is a 429 problem with ``Retry-After``; every limited
+A refused request is a 429 problem (type ``rate-limited``, the 429's type in
+:mod:`app.problems`) with ``Retry-After``; every limited
 response carries the IETF ``RateLimit-Policy`` and ``RateLimit`` fields.
 When the storage cannot be reached the limits fail open: the request is
 served, a warning is logged once per outage and process, and the

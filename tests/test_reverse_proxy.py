@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from app.problems import problem_type
 from tests.support.databases import student_emails
 from tests.support.servers import ROOT, Figures, GunicornServer, free_port
 from tests.support.tools import missing_command, require
@@ -242,7 +243,9 @@ def test_nginx_refuses_oversized_requests_with_problem_json(proxied, request_par
 
     assert answer_status == status
     assert answer_headers["Content-Type"] == "application/problem+json"
-    assert json.loads(body)["status"] == status
+    problem = json.loads(body)
+    assert (problem["status"], problem["type"]) == (status, problem_type(status).uri)
+    assert problem["instance"] == answer_headers["X-Request-ID"]
     assert answer_headers["Strict-Transport-Security"].startswith("max-age=")
     assert not [line for line in gunicorn.log_lines() if line.get("path", "").startswith("/a")]
 
