@@ -40,14 +40,17 @@ logger = logging.getLogger(__name__)
 
 
 class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem document (documentation only)."""
+    """An RFC 9457 problem document (documentation only; ``errors`` only when there are some)."""
 
     type = ma.fields.String(
-        metadata={"description": "URI reference; about:blank for plain HTTP errors"}
+        required=True,
+        metadata={"description": "URI reference; about:blank for plain HTTP errors"},
     )
-    title = ma.fields.String(metadata={"description": "Short summary of the status"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
-    detail = ma.fields.String(metadata={"description": "What went wrong with this request"})
+    title = ma.fields.String(required=True, metadata={"description": "Short summary of the status"})
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(
+        required=True, metadata={"description": "What went wrong with this request"}
+    )
     errors = ma.fields.Dict(
         metadata={
             "description": "Validation messages keyed by location (json, query, path), then field"
