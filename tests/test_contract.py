@@ -94,6 +94,65 @@ def test_every_field_of_every_success_body_is_required(client):
         assert sorted(schema.get("required", [])) == sorted(schema["properties"]), name
 
 
+def missing_required(spec: dict, schema: dict, body, at: str = "") -> list[str]:
+    """Where ``body`` lacks a field its schema (or a nested one) says is required."""
+    _name, schema = component(spec, schema)
+    if schema.get("type") == "array":
+        return [
+            gap
+            for index, item in enumerate(body)
+            for gap in missing_required(spec, schema["items"], item, f"{at}/{index}")
+        ]
+    if "properties" not in schema or body is None:
+        return []
+    gaps = [f"{at}/{field}" for field in schema.get("required", []) if field not in body]
+    for field, prop in schema["properties"].items():
+        if field in body:
+            gaps += missing_required(spec, prop, body[field], f"{at}/{field}")
+    return gaps
+
+
+def test_every_answer_carries_every_field_its_schema_requires(client):
+    spec = client.get("/openapi.json").get_json()
+    ada = client.post("/students", json={"name": "Ada", "email": "ada@example.edu"}).get_json()
+    alan = client.post("/students", json={"name": "Alan", "email": "alan@example.edu"}).get_json()
+    course = client.post(
+        "/courses", json={"code": "CS1", "title": "One seat", "capacity": 1, "waitlist_capacity": 5}
+    ).get_json()
+    client.post(f"/students/{ada['id']}/courses", json={"course_ids": [course["id"]]})
+    waitlisted = client.post(
+        f"/students/{alan['id']}/enroll", json={"course_id": course["id"], "waitlist": True}
+    )
+    assert waitlisted.get_json()["status"] == "waitlisted"
+    reads = {
+        "/students": "/students",
+        "/students/{student_id}": f"/students/{alan['id']}",
+        "/students/{student_id}/courses": f"/students/{ada['id']}/courses",
+        "/students/{student_id}/enrollments": f"/students/{alan['id']}/enrollments",
+        "/students/{student_id}/courses/{course_id}/history": (
+            f"/students/{alan['id']}/courses/{course['id']}/history"
+        ),
+        "/courses": "/courses",
+        "/courses/{course_id}": f"/courses/{course['id']}",
+        "/courses/{course_id}/students": f"/courses/{course['id']}/students",
+        "/courses/{course_id}/waitlist": f"/courses/{course['id']}/waitlist",
+    }
+
+    for path, url in reads.items():
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.get_json(), url
+        documented = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert missing_required(spec, documented["schema"], answer.get_json()) == [], url
+    schema = spec["paths"]["/students/{student_id}/enroll"]["post"]["responses"]["201"]
+    assert (
+        missing_required(
+            spec, schema["content"]["application/json"]["schema"], waitlisted.get_json()
+        )
+        == []
+    )
+
+
 def test_fields_that_may_be_null_are_nullable_and_the_others_are_not(client):
     spec = client.get("/openapi.json").get_json()
     schemas = spec["components"]["schemas"]
