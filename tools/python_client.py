@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except subprocess.CalledProcessError as error:
         print(error.stdout, error.stderr, sep="\n", file=sys.stderr)
         return error.returncode
-    print(f"{args.output.relative_to(ROOT)}: generated from {args.spec.name}")
+    print(f"{args.output}: generated from {args.spec}")
     return 0
 
 
