@@ -110,9 +110,30 @@ seed: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 
-## clean: remove .venv and the test and lint caches
+## clean: remove .venv, the test and lint caches, the Node tools and the generated clients
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov .ruff_cache .mypy_cache
+	rm -rf $(NODE_DIR)/node_modules $(NODE_DIR)/src/generated clients/python/enrollment_client
+
+# --- API contract ----------------------------------------------------------------
+# The Node tools (Spectral, openapi-typescript, tsc) are pinned in clients/typescript's
+# package-lock.json; generated code goes to git-ignored directories (README: API contract).
+.PHONY: contract
+NODE_DIR := clients/typescript
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+## contract: openapi.json up to date, Spectral clean, TS and Python clients type-checked
+contract: install-dev $(NODE_DIR)/node_modules/.installed
+	@spec=$$(mktemp) && $(BIN)/flask openapi write --format=json $$spec && \
+	  if cmp -s $$spec openapi.json; then rm $$spec; else rm $$spec; \
+	  echo "openapi.json is out of date: run make openapi and commit it" >&2; exit 1; fi
+	cd $(NODE_DIR) && npm run --silent lint-spec
+	cd $(NODE_DIR) && npm run --silent generate && npm run --silent typecheck
+	$(BIN)/python -m tools.python_client
+	$(BIN)/mypy --strict clients/python/usage.py
 
 # --- performance -----------------------------------------------------------------
 .PHONY: bench bench-bodies

@@ -17,6 +17,7 @@ from app.limits import RateLimitPlugin, register_rate_limits
 from app.links import LinksPlugin
 from app.logs import register_logging
 from app.metrics import register_metrics
+from app.operations import OperationsPlugin
 from app.pipeline import register_pipeline
 from app.problems import register_problem_pages
 from app.proxy import register_proxy
@@ -53,13 +54,19 @@ def register_api(app: Flask) -> None:
     """Serve the resource blueprints and document them in the OpenAPI spec.
 
     The spec is created by ``api.init_app`` with every plugin that documents
-    the operations (who may call them in the running ``AUTH_MODE``, their
-    links), and flask-smorest documents a blueprint when it is registered, so
-    the blueprints follow the spec's creation here.
+    the operations (their ids and descriptions, then who may call them in the
+    running ``AUTH_MODE``, their links), and flask-smorest documents a
+    blueprint when it is registered, so the blueprints follow the spec's
+    creation here.
     """
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
-    plugins = [AccessPlugin(app.config["AUTH_MODE"]), LinksPlugin(), RateLimitPlugin()]
+    plugins = [
+        OperationsPlugin(),
+        AccessPlugin(app.config["AUTH_MODE"]),
+        LinksPlugin(),
+        RateLimitPlugin(),
+    ]
     api.init_app(app, spec_kwargs={"extra_plugins": plugins})
     api.register_blueprint(students.blp)
     api.register_blueprint(courses.blp)

@@ -2,9 +2,12 @@
 
 A client (or a stateful fuzzer) reads here that the id in the body of
 ``POST /students`` is the ``student_id`` of ``GET /students/{student_id}``,
-that an enrollment names the pair to unenroll, and so on. The whole table is
-below; ``LinksPlugin`` copies it onto the success responses of the spec, and
-``tests/test_links.py`` checks that every key names a documented response.
+that an enrollment names the pair to unenroll, and so on. Each link names its
+target by ``operationId`` (``app/operations.py``): a JSON pointer into the
+paths would carry the path's raw ``{}``, which is no valid URI reference. The
+whole table is below; ``LinksPlugin`` copies it onto the success responses of
+the spec, and ``tests/test_links.py`` checks that every key names a documented
+response and every link a documented operation.
 """
 
 from apispec import BasePlugin
@@ -15,11 +18,10 @@ PATH_COURSE = "$request.path.course_id"
 FIRST_COURSE = "$response.body#/courses/0/id"
 
 
-def link(path: str, method: str, description: str, body: dict | None = None, **parameters) -> dict:
-    """A link to the operation ``method path``, filling ``parameters`` (and the body)."""
-    pointer = path.replace("~", "~0").replace("/", "~1")
+def link(operation_id: str, description: str, body: dict | None = None, **parameters) -> dict:
+    """A link to the operation ``operation_id``, filling ``parameters`` (and the body)."""
     definition = {
-        "operationRef": f"#/paths/{pointer}/{method}",
+        "operationId": operation_id,
         "description": description,
         "parameters": parameters,
     }
@@ -31,24 +33,16 @@ def link(path: str, method: str, description: str, body: dict | None = None, **p
 def student_links(student_id: str) -> dict:
     """Everything that can be done with a student whose id is ``student_id``."""
     return {
-        "GetStudent": link(
-            "/students/{student_id}", "get", "Read the student", student_id=student_id
-        ),
-        "UpdateStudent": link(
-            "/students/{student_id}", "patch", "Rename the student", student_id=student_id
-        ),
-        "DeleteStudent": link(
-            "/students/{student_id}", "delete", "Delete the student", student_id=student_id
-        ),
+        "GetStudent": link("getStudent", "Read the student", student_id=student_id),
+        "UpdateStudent": link("updateStudent", "Rename the student", student_id=student_id),
+        "DeleteStudent": link("deleteStudent", "Delete the student", student_id=student_id),
         "ListStudentCourses": link(
-            "/students/{student_id}/courses",
-            "get",
+            "listStudentCourses",
             "List the student's courses",
             student_id=student_id,
         ),
         "EnrollStudent": link(
-            "/students/{student_id}/courses",
-            "post",
+            "enrollStudentInCourses",
             "Enroll the student in courses",
             student_id=student_id,
         ),
@@ -58,25 +52,19 @@ def student_links(student_id: str) -> dict:
 def course_links(course_id: str) -> dict:
     """Everything that can be done with a course whose id is ``course_id``."""
     return {
-        "GetCourse": link("/courses/{course_id}", "get", "Read the course", course_id=course_id),
-        "UpdateCourse": link(
-            "/courses/{course_id}", "patch", "Change the course", course_id=course_id
-        ),
-        "DeleteCourse": link(
-            "/courses/{course_id}", "delete", "Delete the course", course_id=course_id
-        ),
+        "GetCourse": link("getCourse", "Read the course", course_id=course_id),
+        "UpdateCourse": link("updateCourse", "Change the course", course_id=course_id),
+        "DeleteCourse": link("deleteCourse", "Delete the course", course_id=course_id),
         "ListCourseStudents": link(
-            "/courses/{course_id}/students",
-            "get",
+            "listCourseStudents",
             "List the students in the course",
             course_id=course_id,
         ),
         "EnrollInCourse": link(
-            "/enroll", "post", "Enroll a student in the course", body={"course_id": course_id}
+            "createEnrollment", "Enroll a student in the course", body={"course_id": course_id}
         ),
         "ListCourseWaitlist": link(
-            "/courses/{course_id}/waitlist",
-            "get",
+            "listCourseWaitlist",
             "List the students waiting for the course",
             course_id=course_id,
         ),
@@ -87,37 +75,30 @@ def enrollment_links(student_id: str, course_id: str) -> dict:
     """Read back, and undo, the enrollment of ``student_id`` in ``course_id``."""
     return {
         "Unenroll": link(
-            "/students/{student_id}/courses/{course_id}",
-            "delete",
+            "dropStudentFromCourse",
             "Unenroll the student from the course",
             student_id=student_id,
             course_id=course_id,
         ),
-        "GetEnrolledStudent": link(
-            "/students/{student_id}", "get", "Read the student back", student_id=student_id
-        ),
+        "GetEnrolledStudent": link("getStudent", "Read the student back", student_id=student_id),
         "ListEnrolledCourses": link(
-            "/students/{student_id}/courses",
-            "get",
+            "listStudentCourses",
             "List the student's courses",
             student_id=student_id,
         ),
         "ListRoster": link(
-            "/courses/{course_id}/students",
-            "get",
+            "listCourseStudents",
             "List the students in the course",
             course_id=course_id,
         ),
         "GetEnrollmentHistory": link(
-            "/students/{student_id}/courses/{course_id}/history",
-            "get",
+            "listEnrollmentHistory",
             "Read the history of the enrollment",
             student_id=student_id,
             course_id=course_id,
         ),
         "ListStudentEnrollments": link(
-            "/students/{student_id}/enrollments",
-            "get",
+            "listStudentEnrollments",
             "List the student's enrollments in any status",
             student_id=student_id,
         ),
@@ -145,8 +126,7 @@ LINKS: dict[tuple[str, str, str], dict] = {
     },
     ("/courses/{course_id}/waitlist", "get", "200"): {
         "LeaveWaitlistFirst": link(
-            "/students/{student_id}/courses/{course_id}",
-            "delete",
+            "dropStudentFromCourse",
             "Take the first student listed off the waitlist",
             student_id="$response.body#/0/id",
             course_id=PATH_COURSE,
@@ -154,8 +134,7 @@ LINKS: dict[tuple[str, str, str], dict] = {
     },
     ("/courses/{course_id}/students", "get", "200"): {
         "UnenrollFirst": link(
-            "/students/{student_id}/courses/{course_id}",
-            "delete",
+            "dropStudentFromCourse",
             "Unenroll the first student listed",
             student_id="$response.body#/0/id",
             course_id=PATH_COURSE,

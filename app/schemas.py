@@ -180,6 +180,19 @@ class ExternalId(fields.String):
         )
 
 
+class Representation(ma.Schema):
+    """An output schema: every field is in every answer, null where it allows none.
+
+    Its fields are documented as ``required`` (and ``nullable`` where they
+    allow none), so a client generated from the spec types ``student.id`` as a
+    number, not as a number that may be missing.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        """Mark each field required: the dump always writes it (public marshmallow hook)."""
+        field_obj.required = True
+
+
 # --- students -----------------------------------------------------------------
 
 
@@ -211,7 +224,7 @@ class StudentQuerySchema(ma.Schema):
     )
 
 
-class EnrolledCourseSummarySchema(ma.Schema):
+class EnrolledCourseSummarySchema(Representation):
     """A course as nested in a student."""
 
     id = fields.Integer(dump_only=True)
@@ -220,7 +233,7 @@ class EnrolledCourseSummarySchema(ma.Schema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
-class WaitlistedCourseSummarySchema(ma.Schema):
+class WaitlistedCourseSummarySchema(Representation):
     """A course a student is waiting for, as nested in a student."""
 
     id = fields.Integer(dump_only=True)
@@ -232,7 +245,7 @@ class WaitlistedCourseSummarySchema(ma.Schema):
     )
 
 
-class StudentSchema(ma.Schema):
+class StudentSchema(Representation):
     """The full student representation."""
 
     id = fields.Integer(dump_only=True)
@@ -308,7 +321,7 @@ class CourseQuerySchema(ma.Schema):
     )
 
 
-class CourseSchema(ma.Schema):
+class CourseSchema(Representation):
     """The full course representation."""
 
     id = fields.Integer(dump_only=True)
@@ -338,7 +351,7 @@ class StudentCourseSchema(CourseSchema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
-class RosterEntrySchema(ma.Schema):
+class RosterEntrySchema(Representation):
     """A student enrolled in a course."""
 
     id = fields.Integer(dump_only=True)
@@ -347,7 +360,7 @@ class RosterEntrySchema(ma.Schema):
     enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
-class WaitlistEntrySchema(ma.Schema):
+class WaitlistEntrySchema(Representation):
     """A student waiting for a course."""
 
     id = fields.Integer(dump_only=True)
@@ -420,7 +433,7 @@ class EnrollmentQuerySchema(ma.Schema):
     )
 
 
-class EnrollmentSchema(ma.Schema):
+class EnrollmentSchema(Representation):
     """One enrollment of one student in one course, in its status."""
 
     student_id = fields.Integer(dump_only=True)
@@ -442,7 +455,7 @@ class EnrollmentSchema(ma.Schema):
     )
 
 
-class HistoryEntrySchema(ma.Schema):
+class HistoryEntrySchema(Representation):
     """One change of status of an enrollment."""
 
     at = fields.AwareDateTime(dump_only=True)
