@@ -1,4 +1,4 @@
-"""Clients generated from the spec work as their callers use them; Spectral finds nothing.
+"""Clients generated from the spec work as their callers use them; Spectral finds no warning.
 
 The Python client (openapi-python-client), generated from the spec a live
 server serves, drives a whole enrollment through ``clients/python/usage.py``.
