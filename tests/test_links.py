@@ -9,6 +9,9 @@ def parameters_of(spec: dict, operation_ref: str) -> set[str]:
     pointer, method = operation_ref.removeprefix("#/paths/").rsplit("/", 1)
     path_item = spec["paths"][pointer.replace("~1", "/").replace("~0", "~")]
     declared = path_item.get("parameters", []) + path_item[method].get("parameters", [])
+    # Shared header parameters (If-Match, Idempotency-Key) are components.
+    components = spec["components"]["parameters"]
+    declared = [components[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in declared]
     return {parameter["name"] for parameter in declared}
 
 
