@@ -9,6 +9,7 @@ from app.extensions import db
 from app.idempotency import KEY_LIFETIME, purge_expired
 from app.models import Course, Enrollment, IdempotencyKey, Student, utcnow
 from tests.support.databases import flask_cli
+from tests.support.servers import GunicornServer
 from tests.support.threads import run_at_once
 
 ADA = {"name": "Ada Lovelace", "email": "ada@example.edu"}
@@ -303,3 +304,32 @@ def test_concurrent_retries_with_one_key_create_one_student(app, db_rows):
         assert all(answer == created[0] for answer in created), answers
         assert all("still being processed" in answer["detail"] for answer in busy), answers
         assert [s.email for s in db_rows(Student)].count(body["email"]) == 1
+
+
+@pytest.mark.slow
+def test_concurrent_retries_through_gunicorn_workers_create_one_student(databases, tmp_path):
+    """The same race through one gunicorn instance with three worker processes."""
+    database_url = databases.migrated("idempotency-race")
+    with GunicornServer(tmp_path, database_url=database_url, workers=3) as server:
+        for round_ in range(ROUNDS):
+            body = {"name": "Racer", "email": f"racer{round_}@example.edu"}
+            headers = {"Idempotency-Key": f"race-{round_}"}
+            answers = run_at_once(
+                CLIENTS * 2,
+                lambda _n, body=body, headers=headers: server.request(
+                    "POST", "/students", body, headers=headers
+                ),
+            )
+
+            created = [reply.body for reply in answers if reply.status == 201]
+            busy = [reply.body for reply in answers if reply.status == 409]
+            assert len(created) + len(busy) == CLIENTS * 2, answers
+            assert created, answers
+            assert all(answer == created[0] for answer in created), answers
+            assert all("still being processed" in answer["detail"] for answer in busy), answers
+        students = server.request("GET", "/students?page_size=100").body
+        log = server.log()
+    assert sorted(s["email"] for s in students) == sorted(
+        f"racer{round_}@example.edu" for round_ in range(ROUNDS)
+    )
+    assert "Traceback" not in log
