@@ -67,8 +67,9 @@ def not_modified(response: Response) -> bool:
     return request.if_none_match.contains_weak(tag)
 
 
-def _etag_of_get(view) -> str:
-    """The entity tag of the answer of ``view``'s GET to the request's path arguments."""
+def current_etag() -> str:
+    """The entity tag the resource's ``GET`` would send now (its answer, built and hashed)."""
+    view = current_app.view_functions[request.endpoint].view_class()
     answer = view.get(**request.view_args)
     answer.add_etag()
     tag, _weak = answer.get_etag()
@@ -85,8 +86,7 @@ def if_match() -> None:
     tags = request.if_match
     if tags.star_tag:
         return
-    view = current_app.view_functions[request.endpoint].view_class()
-    current = _etag_of_get(view)
+    current = current_etag()
     if not tags.contains(current):
         raise PreconditionFailed(
             f'The resource has changed: its current entity tag is "{current}", which '
