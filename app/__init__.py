@@ -11,8 +11,10 @@ from app.cors import register_cors
 from app.database import register_database
 from app.docs import register_docs
 from app.errors import register_error_handlers
+from app.etags import ConditionalPlugin
 from app.extensions import api
 from app.health import register_health
+from app.idempotency import IdempotencyPlugin, purge_idempotency_keys
 from app.limits import RateLimitPlugin, register_rate_limits
 from app.links import LinksPlugin
 from app.logs import register_logging
@@ -55,7 +57,8 @@ def register_api(app: Flask) -> None:
 
     The spec is created by ``api.init_app`` with every plugin that documents
     the operations (their ids and descriptions, then who may call them in the
-    running ``AUTH_MODE``, their links), and flask-smorest documents a
+    running ``AUTH_MODE``, their links, their 429, their conditional headers,
+    ``Idempotency-Key``), and flask-smorest documents a
     blueprint when it is registered, so the blueprints follow the spec's
     creation here.
     """
@@ -66,6 +69,8 @@ def register_api(app: Flask) -> None:
         AccessPlugin(app.config["AUTH_MODE"]),
         LinksPlugin(),
         RateLimitPlugin(),
+        ConditionalPlugin(),
+        IdempotencyPlugin(),
     ]
     api.init_app(app, spec_kwargs={"extra_plugins": plugins})
     api.register_blueprint(students.blp)
@@ -75,3 +80,4 @@ def register_api(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Add the project's CLI commands."""
     app.cli.add_command(seed_demo)
+    app.cli.add_command(purge_idempotency_keys)

@@ -4,9 +4,25 @@ from flask import Flask
 from flask_cors import CORS
 
 ALLOWED_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
-ALLOWED_HEADERS = ["Content-Type", "Authorization", "X-Request-ID"]
+# The conditional request headers (app.etags) and Idempotency-Key (app.idempotency) too.
+ALLOWED_HEADERS = [
+    "Content-Type",
+    "Authorization",
+    "X-Request-ID",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+]
 # Headers a page's script may read; browsers hide all but a few by default.
-EXPOSED_HEADERS = ["X-Pagination", "X-Request-ID", "Location"]
+EXPOSED_HEADERS = [
+    "X-Pagination",
+    "X-Request-ID",
+    "Location",
+    "Link",
+    "ETag",
+    "Retry-After",
+    "Idempotent-Replayed",
+]
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 

@@ -8,6 +8,8 @@ from app.auth.caller import current_caller
 from app.auth.policy import ADMIN_ONLY, PUBLIC, STAFF, access
 from app.bodies import Blueprint
 from app.database import read_without_transaction
+from app.etags import conditional, if_match
+from app.idempotency import idempotent
 from app.routing import error_responses
 from app.schemas import (
     COURSE,
@@ -41,6 +43,7 @@ class Courses(MethodView):
 
     @access(ADMIN_ONLY)
     @blp.arguments(CourseCreateSchema)
+    @idempotent
     @blp.response(201, COURSE, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
@@ -55,6 +58,7 @@ class CourseById(MethodView):
     """One course."""
 
     @access(PUBLIC)
+    @conditional
     @blp.response(200, COURSE)
     @error_responses(blp, 404)
     def get(self, course_id):
@@ -63,19 +67,21 @@ class CourseById(MethodView):
 
     @access(ADMIN_ONLY)
     @blp.arguments(CourseUpdateSchema)
+    @conditional
     @blp.response(200, COURSE)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, course_id):
         """Update a course (a larger capacity promotes waitlisted students)"""
-        courses.update_course(course_id, data)
+        courses.update_course(course_id, data, precondition=if_match)
         return queries.get_course(course_id)
 
     @access(ADMIN_ONLY)
+    @conditional
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, course_id):
         """Delete a course and its enrollments (their history stays)"""
-        courses.delete_course(course_id, actor=current_caller())
+        courses.delete_course(course_id, actor=current_caller(), precondition=if_match)
 
 
 @blp.route("/courses/<id:course_id>/students")

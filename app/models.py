@@ -4,11 +4,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
     and_,
@@ -34,6 +36,8 @@ INT32_MAX = 2**31 - 1
 STATUS_MAX = 16
 ACTOR_MAX = 255
 REASON_MAX = 32
+IDEMPOTENCY_KEY_MAX = 255
+SHA256_HEX = 64
 
 
 class UTCDateTime(TypeDecorator):
@@ -296,3 +300,24 @@ class Course(db.Model):
         ),
         deferred=True,
     )
+
+
+class IdempotencyKey(db.Model):
+    """A POST sent with an ``Idempotency-Key``: claimed while it runs, then its answer.
+
+    One row per caller and key (``caller`` is a hash of the caller's issuer and
+    name). ``status`` is null while the first request runs; then the answer's
+    status, headers and body are kept for its retries (``app.idempotency``).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    caller: Mapped[str] = mapped_column(String(SHA256_HEX), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX), primary_key=True)
+    # A hash of the method, the path and the body: a retry must send the same request.
+    fingerprint: Mapped[str] = mapped_column(String(SHA256_HEX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[list | None] = mapped_column(JSON)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)

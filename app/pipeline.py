@@ -18,7 +18,12 @@ Then flask-limiter's own hook (``app.limits``, registered after this pipeline
 so the caller is known) counts the request against the rate limits (429).
 Flask then runs the resource blueprints' own hook (reads on PostgreSQL in
 autocommit, see ``app.database.read_without_transaction``), and the view
-parses and validates the body. After the view, every write request is
+parses and validates the body. Inside the view, two decorators act on
+the operations that declare them: ``app.idempotency.idempotent`` claims an
+``Idempotency-Key`` (or replays its stored answer) before the view runs and
+stores the answer after it, and ``app.etags.conditional`` tags a single
+resource's answer (304 for a current copy); the services check ``If-Match``
+through ``app.etags.if_match`` once they hold the row's lock. After the view, every write request is
 audited with its caller and outcome (``app.audit.audit_write``, refusals
 included), every response gets the security headers, and automatic OPTIONS
 answers lose their (text/html) media type. When the request ends, the

@@ -209,6 +209,13 @@ PROBLEM_TYPES = {
             ("code", "waitlist_capacity", "waiting"),
         ),
         ProblemType(
+            "idempotency-key-in-use",
+            409,
+            "Idempotency Key In Use",
+            "A request with the same Idempotency-Key is still being processed; retry after "
+            "Retry-After.",
+        ),
+        ProblemType(
             "precondition-failed",
             412,
             "Precondition Failed",

@@ -14,6 +14,8 @@ from app.auth.policy import (
 )
 from app.bodies import Blueprint
 from app.database import read_without_transaction
+from app.etags import conditional, if_match
+from app.idempotency import idempotent
 from app.routing import error_responses
 from app.schemas import (
     ENROLLMENT,
@@ -54,6 +56,7 @@ class Students(MethodView):
 
     @access(STAFF)
     @blp.arguments(StudentCreateSchema)
+    @idempotent
     @blp.response(201, STUDENT, headers=LOCATION)
     @error_responses(blp, *BODY_ERRORS, 409)
     def post(self, data):
@@ -68,6 +71,7 @@ class StudentById(MethodView):
     """One student."""
 
     @access(OWNER_OR_STAFF)
+    @conditional
     @blp.response(200, STUDENT)
     @error_responses(blp, 404)
     def get(self, student_id):
@@ -76,19 +80,21 @@ class StudentById(MethodView):
 
     @access(STAFF)
     @blp.arguments(StudentUpdateSchema)
+    @conditional
     @blp.response(200, STUDENT)
     @error_responses(blp, *BODY_ERRORS, 404, 409)
     def patch(self, data, student_id):
         """Update a student's name, email or external_id"""
-        students.update_student(student_id, data)
+        students.update_student(student_id, data, precondition=if_match)
         return queries.student_detail(student_id)
 
     @access(STAFF)
+    @conditional
     @blp.response(204)
     @error_responses(blp, 404)
     def delete(self, student_id):
         """Delete a student and their enrollments (their seats go to the waitlists)"""
-        students.delete_student(student_id, actor=current_caller())
+        students.delete_student(student_id, actor=current_caller(), precondition=if_match)
 
 
 @blp.route("/students/<id:student_id>/courses")
@@ -104,6 +110,7 @@ class StudentCourses(MethodView):
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(EnrollmentRequestSchema)
+    @idempotent
     @blp.response(201, STUDENT, description="At least one enrollment changed status")
     @blp.alt_response(200, schema=STUDENT, description="Nothing changed", success=True)
     @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
@@ -159,6 +166,7 @@ class StudentEnroll(MethodView):
 
     @access(OWNER_OR_STAFF)
     @blp.arguments(CourseIdSchema)
+    @idempotent
     @blp.response(201, ENROLLMENT, description="The enrollment changed status")
     @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
     @error_responses(blp, *BODY_ERRORS, 403, 404, 409)
@@ -176,6 +184,7 @@ class Enroll(MethodView):
 
     @access(BODY_OWNER_OR_STAFF)
     @blp.arguments(EnrollPairSchema)
+    @idempotent
     @blp.response(201, ENROLLMENT, description="The enrollment changed status")
     @blp.alt_response(200, schema=ENROLLMENT, description="Nothing changed", success=True)
     @error_responses(blp, *BODY_ERRORS, 403, 409)

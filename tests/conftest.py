@@ -11,7 +11,7 @@ from sqlalchemy import delete, event, null
 
 from app.auth.identity import Identity
 from app.extensions import db
-from app.models import Course, Enrollment, EnrollmentHistory, Student
+from app.models import Course, Enrollment, EnrollmentHistory, IdempotencyKey, Student
 from config import auth_settings
 from tests.support.databases import DatabaseFactory, inserting, make_app
 from tests.support.identity_provider import IdentityProvider
@@ -55,7 +55,7 @@ def _clean_tables(app):
     yield
     with app.app_context():
         db.session.remove()
-        for model in (EnrollmentHistory, Enrollment, Course, Student):
+        for model in (EnrollmentHistory, Enrollment, Course, Student, IdempotencyKey):
             db.session.execute(delete(model))
         db.session.commit()
         db.session.remove()

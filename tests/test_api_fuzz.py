@@ -43,7 +43,7 @@ STATEFUL_SETTINGS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-TABLES = ("enrollment_history", "student_courses", "courses", "students")
+TABLES = ("enrollment_history", "student_courses", "courses", "students", "idempotency_keys")
 ENROLLING = {
     "POST /students/{student_id}/courses",
     "POST /students/{student_id}/enroll",

@@ -46,7 +46,15 @@ def test_allowed_origin_may_read_the_exposed_headers(cors_client, make_student):
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == OTHER_FRONTEND
     exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"X-Pagination", "X-Request-ID", "Location"}
+    assert exposed == {
+        "X-Pagination",
+        "X-Request-ID",
+        "Location",
+        "Link",
+        "ETag",
+        "Retry-After",
+        "Idempotent-Replayed",
+    }
     assert "X-Pagination" in response.headers
     assert "Origin" in response.headers["Vary"]
 
@@ -86,6 +94,58 @@ def test_preflight_allows_json_writes_with_a_token(cors_client, method):
     allowed_headers = response.headers["Access-Control-Allow-Headers"].lower().split(", ")
     assert {"content-type", "authorization"} <= set(allowed_headers)
     assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+@pytest.mark.parametrize(
+    ("method", "header"),
+    [
+        ("PATCH", "if-match"),
+        ("DELETE", "if-match"),
+        ("GET", "if-none-match"),
+        ("POST", "idempotency-key"),
+    ],
+)
+def test_preflight_allows_the_conditional_and_idempotency_headers(cors_client, method, header):
+    response = preflight(cors_client, method, headers=f"content-type, {header}")
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == FRONTEND
+    allowed_headers = response.headers["Access-Control-Allow-Headers"].lower().split(", ")
+    assert header in allowed_headers
+
+
+def test_a_page_can_read_the_etag_and_send_it_back(cors_client, make_student, db_rows):
+    path = f"/students/{make_student()}"
+    read = cors_client.get(path, headers={"Origin": FRONTEND})
+    exposed = read.headers["Access-Control-Expose-Headers"].split(", ")
+    assert "ETag" in exposed
+    assert read.headers["ETag"]
+
+    stale = cors_client.patch(
+        path, json={"name": "Late"}, headers={"Origin": FRONTEND, "If-Match": '"old"'}
+    )
+    fresh = cors_client.patch(
+        path, json={"name": "Fresh"}, headers={"Origin": FRONTEND, "If-Match": read.headers["ETag"]}
+    )
+
+    assert stale.status_code == 412
+    assert stale.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert fresh.status_code == 200
+    assert [s.name for s in db_rows(Student)] == ["Fresh"]
+
+
+def test_a_replayed_answer_carries_the_cors_headers(cors_client, db_rows):
+    headers = {"Origin": FRONTEND, "Idempotency-Key": "cors-1"}
+    body = {"name": "Ada Lovelace", "email": "ada@example.edu"}
+
+    first = cors_client.post("/students", json=body, headers=headers)
+    replay = cors_client.post("/students", json=body, headers=headers)
+
+    assert (first.status_code, replay.status_code) == (201, 201)
+    assert replay.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" in replay.headers["Access-Control-Expose-Headers"]
+    assert len(db_rows(Student)) == 1
 
 
 def test_preflight_from_disallowed_origin_is_not_approved(cors_client):

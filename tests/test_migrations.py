@@ -160,6 +160,38 @@ def test_0004_external_ids_are_unique_and_its_downgrade_keeps_the_students(migra
     assert scalar("SELECT count(*) FROM students WHERE external_id IS NULL") == 3
 
 
+def test_0006_adds_idempotency_keys_and_its_downgrade_keeps_every_other_row(migration_app):
+    flask_migrate.upgrade(revision="0005")
+    insert_baseline_rows(20)
+    students, courses = table_snapshot("students"), table_snapshot("courses")
+
+    flask_migrate.upgrade(revision="0006")
+    db.session.execute(
+        text(
+            "INSERT INTO idempotency_keys (caller, key, fingerprint, created_at, status, body) "
+            "VALUES ('c', 'k', 'f', CURRENT_TIMESTAMP, 201, :body)"
+        ),
+        {"body": b'{"id": 1}'},
+    )
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(
+            text(
+                "INSERT INTO idempotency_keys (caller, key, fingerprint, created_at) "
+                "VALUES ('c', 'k', 'g', CURRENT_TIMESTAMP)"
+            )
+        )
+    db.session.rollback()
+    assert scalar("SELECT count(*) FROM idempotency_keys") == 1
+
+    flask_migrate.downgrade(revision="0005")
+
+    assert table_snapshot("students") == students
+    assert table_snapshot("courses") == courses
+    flask_migrate.upgrade()
+    assert scalar("SELECT count(*) FROM idempotency_keys") == 0
+
+
 @pytest.mark.slow
 def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     url = databases.new("cli")
@@ -170,8 +202,17 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
 
     head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     log = upgraded.stdout + upgraded.stderr
-    # One linear chain: the lifecycle, then identity's external_id, then the trigram indexes.
-    for step in ("0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005"):
+    # One linear chain: the lifecycle, identity's external_id, the trigram indexes, the
+    # idempotency keys, then SQLite's ids and timestamps.
+    steps = (
+        "0001 -> 0002",
+        "0002 -> 0003",
+        "0003 -> 0004",
+        "0004 -> 0005",
+        "0005 -> 0006",
+        "0006 -> 0007",
+    )
+    for step in steps:
         assert f"Running upgrade {step}" in log
     assert f"{head} (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr

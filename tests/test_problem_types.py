@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import Conflict, PreconditionFailed, ServiceUnavailable
+from werkzeug.exceptions import Conflict, ServiceUnavailable
 
-from app.errors import PROBLEM_MIMETYPE, problem_response
+from app.errors import PROBLEM_MIMETYPE
 from app.extensions import db
+from app.models import IdempotencyKey
 from app.problems import BLANK, MEMBERS, PROBLEM_TYPES, ProblemSchema
 from tests.support.databases import make_app
 from tests.support.problems import PROBLEM_KEYS, assert_problem
@@ -51,7 +53,6 @@ def raising(databases):
     app = make_app(databases.new("problem-types"))
     errors = {
         "conflict": Conflict("The request conflicts."),
-        "precondition-failed": PreconditionFailed("The course changed since it was read."),
         "service-unavailable": ServiceUnavailable("Retry shortly."),
         "database-unavailable": OperationalError("SELECT 1", {}, ConnectionError("down")),
         "internal-error": RuntimeError("secret internals"),
@@ -59,8 +60,6 @@ def raising(databases):
 
     @app.get("/raise/<slug>")
     def raise_error(slug):
-        if slug == "idempotency-key-reused":
-            return problem_response(slug, "This Idempotency-Key was used with another body.")
         raise errors[slug]
 
     yield app.test_client()
@@ -227,6 +226,32 @@ def identity_provider_unavailable(client, auth_mode, **_):
     return client.get("/students", headers={"Authorization": f"Bearer {token}"}), {}
 
 
+def precondition_failed(client, make_course, **_):
+    course = make_course()
+    response = client.patch(
+        f"/courses/{course}", json={"title": "Renamed"}, headers={"If-Match": '"stale"'}
+    )
+    return response, {}
+
+
+def idempotency_key_reused(client, **_):
+    key = {"Idempotency-Key": "create-ada"}
+    client.post("/students", json={"name": "Ada", "email": "ada@example.edu"}, headers=key)
+    response = client.post(
+        "/students", json={"name": "Bob", "email": "bob@example.edu"}, headers=key
+    )
+    return response, {}
+
+
+def idempotency_key_in_use(client, app, **_):
+    key, body = {"Idempotency-Key": "create-ada"}, {"name": "Ada", "email": "ada@example.edu"}
+    assert client.post("/students", json=body, headers=key).status_code == 201
+    with app.app_context():  # the claim as it is while its first request still runs
+        db.session.execute(update(IdempotencyKey).values(status=None, headers=None, body=None))
+        db.session.commit()
+    return client.post("/students", json=body, headers=key), {}
+
+
 def raised(slug):
     """A case for an error the test app's route raises."""
 
@@ -255,14 +280,15 @@ CASES = {
     "drop-deadline-passed": drop_deadline_passed,
     "capacity-below-enrolled": capacity_below_enrolled,
     "waitlist-capacity-below-waiting": waitlist_capacity_below_waiting,
-    "precondition-failed": raised("precondition-failed"),
+    "idempotency-key-in-use": idempotency_key_in_use,
+    "precondition-failed": precondition_failed,
     "content-too-large": content_too_large,
     "unsupported-media-type": unsupported_media_type,
     "validation-error": validation_error,
     "unknown-courses": unknown_courses,
     "unknown-student": unknown_student,
     "invalid-enrollment-window": invalid_enrollment_window,
-    "idempotency-key-reused": raised("idempotency-key-reused"),
+    "idempotency-key-reused": idempotency_key_reused,
     "rate-limited": rate_limited,
     "internal-error": raised("internal-error"),
     "service-unavailable": raised("service-unavailable"),

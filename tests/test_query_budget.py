@@ -254,3 +254,37 @@ def test_roster_and_student_courses_use_indexes(app, client, seed):
     assert "pk_student_courses" in student_courses[0]
     # The enrolled and waiting counts of each course are read from the roster index too.
     assert "ix_student_courses_course_id_status" in student_courses[0]
+
+
+@pytest.mark.parametrize("if_match", [False, True])
+def test_patching_a_student_takes_three_statements_and_if_match_one_more(
+    client, seed, count_queries, db_rows, if_match
+):
+    [student], _ = seed(students=1, courses=3, per_student=3)
+    headers = {"If-Match": client.get(f"/students/{student}").headers["ETag"]} if if_match else {}
+
+    with count_queries() as statements:
+        response = client.patch(f"/students/{student}", json={"name": "New"}, headers=headers)
+
+    assert response.status_code == 200
+    assert [s.name for s in db_rows(Student)] == ["New"]
+    # Lock the student (FOR NO KEY UPDATE), the update, the student for the answer;
+    # If-Match reads the current representation under that lock, one statement more.
+    assert len(statements) == 3 + if_match
+
+
+@pytest.mark.parametrize("if_match", [False, True])
+def test_patching_a_course_with_if_match_adds_one_statement(
+    client, seed, count_queries, db_rows, if_match
+):
+    _, [course] = seed(students=3, courses=1, per_student=1)
+    headers = {"If-Match": client.get(f"/courses/{course}").headers["ETag"]} if if_match else {}
+
+    with count_queries() as statements:
+        response = client.patch(f"/courses/{course}", json={"title": "New"}, headers=headers)
+
+    assert response.status_code == 200
+    assert [c.title for c in db_rows(Course)] == ["New"]
+    # Lock the course, its counts, the course for the change, the update, the course for
+    # the answer; If-Match reads the current representation under the lock, one more.
+    assert len(statements) == 5 + if_match

@@ -1,6 +1,11 @@
-"""Course writes: create, update (capacity never below the enrolled count), delete."""
+"""Course writes: create, update (capacity never below the enrolled count), delete.
 
-from collections.abc import Mapping
+``update_course`` and ``delete_course`` take an optional ``precondition``: a
+callable run once the course is locked, before anything changes, which raises
+to leave the course as it is (the HTTP layer checks ``If-Match`` there).
+"""
+
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, null, select
@@ -59,7 +64,9 @@ def check_window(opens_at: datetime | None, closes_at: datetime | None) -> None:
         raise InvalidEnrollmentWindow(opens_at, closes_at)
 
 
-def update_course(course_id: int, changes: Mapping) -> None:
+def update_course(
+    course_id: int, changes: Mapping, *, precondition: Callable[[], None] | None = None
+) -> None:
     """Apply validated ``changes`` to a course; a larger capacity promotes waitlisted students.
 
     The course is locked before its counts are read. Raises CourseNotFound,
@@ -70,6 +77,8 @@ def update_course(course_id: int, changes: Mapping) -> None:
     locked = lock_courses([course_id])
     if not locked:
         raise CourseNotFound(course_id)
+    if precondition:
+        precondition()
     [current] = locked
     tally = counts([course_id])[course_id]
     # Only a change is checked: an override may have filled a course past its capacity.
@@ -94,7 +103,9 @@ def update_course(course_id: int, changes: Mapping) -> None:
     report_promotions(course_id, promoted, Reason.CAPACITY_RAISED)
 
 
-def delete_course(course_id: int, *, actor: Actor) -> None:
+def delete_course(
+    course_id: int, *, actor: Actor, precondition: Callable[[], None] | None = None
+) -> None:
     """Delete a course and its enrollments (audited per student); its history stays.
 
     Each enrollment that was active gets a ``course_deleted`` history row.
@@ -102,6 +113,8 @@ def delete_course(course_id: int, *, actor: Actor) -> None:
     """
     if not lock_courses([course_id]):
         raise CourseNotFound(course_id)
+    if precondition:
+        precondition()
     active = dict(
         db.session.execute(
             select(Enrollment.student_id, Enrollment.status).where(

@@ -1,6 +1,11 @@
-"""Student writes: create, update, delete, each one transaction."""
+"""Student writes: create, update, delete, each one transaction.
 
-from collections.abc import Mapping
+``update_student`` and ``delete_student`` take an optional ``precondition``:
+a callable run once the student is locked, before anything changes, which
+raises to leave the student as it is (the HTTP layer checks ``If-Match`` there).
+"""
+
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import delete, select
 
@@ -25,9 +30,14 @@ from app.services.errors import DuplicateStudent, StudentNotFound
 UNIQUE_FIELDS = ("email", "external_id")
 
 
-def load_student(student_id: int) -> Student:
-    """The student with this id; raises StudentNotFound."""
-    student = db.session.get(Student, student_id)
+def lock_for_update(student_id: int) -> Student:
+    """The student with this id, locked for an update; raises StudentNotFound.
+
+    ``FOR NO KEY UPDATE`` is the lock the UPDATE takes anyway, taken when the
+    student is read, so a precondition checked next sees what is updated;
+    enrollments of the student (``FOR KEY SHARE``) go on meanwhile.
+    """
+    student = db.session.get(Student, student_id, with_for_update={"key_share": True})
     if student is None:
         raise StudentNotFound(student_id)
     return student
@@ -56,16 +66,22 @@ def create_student(fields: Mapping) -> int:
     return student_id
 
 
-def update_student(student_id: int, changes: Mapping) -> None:
+def update_student(
+    student_id: int, changes: Mapping, *, precondition: Callable[[], None] | None = None
+) -> None:
     """Apply validated ``changes`` to a student. Raises StudentNotFound, DuplicateStudent."""
-    student = load_student(student_id)
+    student = lock_for_update(student_id)
+    if precondition:
+        precondition()
     for field, value in changes.items():
         setattr(student, field, value)
     with unique_or_raise(duplicate(changes)):
         db.session.commit()
 
 
-def delete_student(student_id: int, *, actor: Actor) -> None:
+def delete_student(
+    student_id: int, *, actor: Actor, precondition: Callable[[], None] | None = None
+) -> None:
     """Delete a student and their enrollments; their seats go to the waitlists.
 
     The student is locked first, so no enrollment of them is added meanwhile,
@@ -76,6 +92,8 @@ def delete_student(student_id: int, *, actor: Actor) -> None:
     """
     if not lock_student(student_id, for_delete=True):
         raise StudentNotFound(student_id)
+    if precondition:
+        precondition()
     active = select(Enrollment.course_id).where(
         Enrollment.student_id == student_id, Enrollment.status.in_(ACTIVE)
     )
