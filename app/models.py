@@ -203,6 +203,8 @@ class Student(db.Model):
     """A person who can enroll in courses."""
 
     __tablename__ = "students"
+    # The roster's order (name, then id), and the students list sorted by name.
+    __table_args__ = (Index("ix_students_name_id", "name", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
