@@ -41,6 +41,8 @@ class DataSet:
     enrollments: int
     big_course_size: int
     cycle_course_ids: tuple[int, ...]
+    # The cursor of the big roster's last page, read from the service once it runs.
+    tail_after: str = ""
 
     def as_dict(self) -> dict:
         """The data set's shape for the result file."""
@@ -72,7 +74,12 @@ def course_rows(scale: Scale):
     """(id, code, title, capacity): a few courses have seat limits well above their rolls."""
     for course in range(1, scale.courses + 1):
         capacity = scale.students if course % 5 == 0 else None
-        yield course, f"C{course:05d}", f"Course {course}", capacity
+        yield course, course_code(course), f"Course {course}", capacity
+
+
+def course_code(course: int) -> str:
+    """The code of course ``course`` (their order is their ids')."""
+    return f"C{course:05d}"
 
 
 def enrollment_rows(scale: Scale):
