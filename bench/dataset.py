@@ -166,21 +166,24 @@ def server_version(database_url: str) -> str:
 class Target:
     """Where the data set lives: a scratch PostgreSQL database or a temporary SQLite file."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, suffix: str = ""):
         self.requested = make_url(normalize_database_url(url)) if url else None
+        if self.requested is not None and suffix:
+            self.requested = self.requested.set(database=self.requested.database + suffix)
+        self.suffix = suffix
         self.backend = "postgresql" if url else "sqlite"
         self.created = False
         self.url = ""
 
     @classmethod
-    def from_environment(cls, url: str | None) -> "Target":
-        """``BENCH_DATABASE_URL`` (PostgreSQL) or, when unset, SQLite."""
-        return cls(url or None)
+    def from_environment(cls, url: str | None, suffix: str = "") -> "Target":
+        """``BENCH_DATABASE_URL`` (PostgreSQL) or, when unset, SQLite; ``suffix`` names a second."""
+        return cls(url or None, suffix)
 
     def prepare(self, work_dir: Path) -> str:
         """Create the database when needed; return its SQLAlchemy URL."""
         if self.requested is None:
-            self.url = f"sqlite:///{work_dir / 'bench.sqlite3'}"
+            self.url = f"sqlite:///{work_dir / f'bench{self.suffix}.sqlite3'}"
             return self.url
         self.url = self.requested.render_as_string(hide_password=False)
         self.created = create_database(self.url, exist_ok=True)

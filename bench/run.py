@@ -5,6 +5,7 @@ Run from the repository root (``make bench`` does)::
     python -m bench.run                      # SQLite, default scale
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
     python -m bench.run --scale large --instances 2
+    python -m bench.run --compare-scales     # both scales side by side, ratios in one run
 
 ``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
 missing (and then dropped at the end), and its tables are emptied and reloaded.
@@ -344,8 +345,8 @@ def parse_args(argv=None):
     return args
 
 
-def serve_and_measure(args, scale_name, database_url, work_dir, scenarios):
-    """Load one scale (unless skipped), serve it, run the scenarios: (data, settings, rows)."""
+def load_and_serve(args, scale_name, database_url, work_dir):
+    """Load one scale (unless skipped) and start its gunicorn(s): (data, services)."""
     scale = dataset.SCALES[scale_name]
     started = time.monotonic()
     if args.skip_load:
@@ -355,35 +356,34 @@ def serve_and_measure(args, scale_name, database_url, work_dir, scenarios):
         data = dataset.load(database_url, scale)
         print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
     services = []
-    try:
-        for index in range(args.instances):
-            port = args.port + index if args.port else None
-            services.append(start_service(args, database_url, port, work_dir))
-        settings = effective_settings(services[0])
-        data = replace(data, tail_after=roster_tail_cursor(services[0].url, data))
-        print(
-            f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
-            f"{settings['worker_class']} workers x {settings['threads']} threads; "
-            f"load from {args.tool}, {args.connections} connections, "
-            f"{args.duration:g} s per scenario",
-            flush=True,
-        )
-        rows = {}
-        for scenario in scenarios:
+    for index in range(args.instances):
+        port = args.port + index if args.port else None
+        services.append(start_service(args, database_url, port, work_dir))
+    return replace(data, tail_after=roster_tail_cursor(services[0].url, data)), services
+
+
+def measure(args, scenarios, served: dict, work_dir) -> dict:
+    """Every scenario against every scale's service in turn: {scale: {scenario: row}}.
+
+    The scales take turns scenario by scenario, so on a busy machine both
+    figures of a scenario are measured under the same load.
+    """
+    rows = {scale: {} for scale in served}
+    for scenario in scenarios:
+        for scale, (data, services) in served.items():
             row = run_scenario(scenario, data, services, args, work_dir)
             row["label"] = scenario.label
-            rows[scenario.name] = row
+            rows[scale][scenario.name] = row
             print(
-                f"  {scenario.label:42} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms",
+                f"  {scale:8} {scenario.label:42} {row['rps']:8.0f} req/s  "
+                f"p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms",
                 flush=True,
             )
-    finally:
-        for service in services:
-            service.stop()
-    ceiling_rps = rows["livez"]["rps"] or 1
-    for row in rows.values():
-        row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
-    return data, settings, rows
+    for scale_rows in rows.values():
+        ceiling_rps = scale_rows["livez"]["rps"] or 1
+        for row in scale_rows.values():
+            row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+    return rows
 
 
 def print_scale_comparison(by_scale: dict) -> None:
@@ -406,26 +406,47 @@ def print_scale_comparison(by_scale: dict) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     scales = ["default", "large"] if args.compare_scales else [args.scale]
-    target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
+    # Compared scales live side by side: the large one in a database of its own.
+    url = os.environ.get("BENCH_DATABASE_URL")
+    targets = {
+        scale: dataset.Target.from_environment(url, suffix="" if index == 0 else f"_{scale}")
+        for index, scale in enumerate(scales)
+    }
+    target = targets[scales[0]]
     scenarios = SCENARIOS
     if args.only:
         wanted = {"livez", *args.only.split(",")}
         scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    by_scale = {}
+    served = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
-            database_url = target.prepare(work_dir)
-            machine = machine_info(target.url)
-            for scale_name in scales:
-                data, settings, rows = serve_and_measure(
-                    args, scale_name, database_url, work_dir, scenarios
+            for scale, scale_target in targets.items():
+                served[scale] = load_and_serve(
+                    args, scale, scale_target.prepare(work_dir), work_dir
                 )
-                by_scale[scale_name] = {"data": data.as_dict(), "scenarios": rows}
+            first_service = served[scales[0]][1][0]
+            settings = effective_settings(first_service)
+            machine = machine_info(target.url)
+            print(
+                f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
+                f"{settings['worker_class']} workers x {settings['threads']} threads per "
+                f"scale; load from {args.tool}, {args.connections} connections, "
+                f"{args.duration:g} s per scenario",
+                flush=True,
+            )
+            rows = measure(args, scenarios, served, work_dir)
         finally:
+            for _data, services in served.values():
+                for service in services:
+                    service.stop()
             if not args.keep_database:
-                target.cleanup()
+                for scale_target in targets.values():
+                    scale_target.cleanup()
+    by_scale = {
+        scale: {"data": served[scale][0].as_dict(), "scenarios": rows[scale]} for scale in scales
+    }
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),

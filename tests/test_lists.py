@@ -325,8 +325,9 @@ def test_page_and_after_together_are_a_422(client, make_student):
 # --- totals -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("query", ["", "q=student&"])
 def test_a_total_past_the_bound_is_estimated_on_postgresql_and_counted_on_sqlite(
-    app, client, make_student, monkeypatch, count_queries
+    app, client, make_student, monkeypatch, count_queries, query
 ):
     for _ in range(8):
         make_student()
@@ -335,7 +336,7 @@ def test_a_total_past_the_bound_is_estimated_on_postgresql_and_counted_on_sqlite
         postgresql = db.engine.dialect.name == "postgresql"
 
     with count_queries() as statements:
-        response = client.get("/students?page_size=3")
+        response = client.get(f"/students?{query}page_size=3")
 
     assert response.status_code == 200
     assert len(response.get_json()) == 3
