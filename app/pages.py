@@ -35,7 +35,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import request
@@ -114,14 +114,17 @@ def encode_cursor(sort: tuple[SortKey, ...], values: tuple) -> str:
 
 
 def _typed(value, kind: type):
-    """``value`` read back as ``kind``; ValueError when it is not one."""
+    """``value`` read back as ``kind``; ValueError when it is not one a column could hold."""
     if kind is datetime and isinstance(value, str):
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("naive time")
-        return moment
+        # Stored in UTC: a time that cannot be converted is no column's value.
+        return moment.astimezone(UTC)
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError("not an integer")
+    if kind is int and not -(2**63) <= value < 2**63:
+        raise ValueError("beyond 64 bits")
     if kind is str and not isinstance(value, str):
         raise ValueError("not a string")
     if kind not in (datetime, int, str):
@@ -148,7 +151,7 @@ def decode_cursor(cursor: str, sort: tuple[SortKey, ...], kinds: dict[str, type]
         return tuple(
             _typed(value, kinds[key.field]) for key, value in zip(keys, document[1:], strict=True)
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         raise ValueError("This cursor is not one this API made.") from error
 
 
