@@ -209,11 +209,16 @@ class Sort(fields.String):
         choices = ", ".join(allowed)
         description = (
             f"Order by these fields, comma-separated, each with a leading - for descending "
-            f"(any of {choices}); ties are broken by id"
+            f"(any of {choices}, each at most once); ties are broken by id"
         )
+        key = f"-?({'|'.join(allowed)})"
         super().__init__(
             validate=validate.Length(max=QUERY_MAX),
-            metadata={"description": description, "example": f"-{allowed[-1]},id"},
+            metadata={
+                "description": description,
+                "example": f"-{allowed[-1]},id",
+                "pattern": f"^{key}(,{key})*$",
+            },
             **kwargs,
         )
         self.allowed = allowed
