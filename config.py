@@ -226,6 +226,8 @@ def load_config(environ=os.environ) -> dict:
         # operations (README "Deploying"): keep the statement timeout below gunicorn's timeout
         "DB_STATEMENT_TIMEOUT_MS": int(environ.get("DB_STATEMENT_TIMEOUT_MS", "5000")),
         "DB_CONNECT_TIMEOUT_SECONDS": int(environ.get("DB_CONNECT_TIMEOUT", "5")),
+        # lists (app/queries.py count_rows): totals past this many rows are estimated on PostgreSQL
+        "LIST_COUNT_EXACT_UP_TO": 10_000,
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": log_format(environ),
         # flask-smorest / OpenAPI

@@ -61,7 +61,17 @@ def json_body_or_none(req):
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs' Flask parser, answering 400 for JSON that Python cannot read safely."""
+    """webargs' Flask parser, answering 400 for JSON that Python cannot read safely.
+
+    Query parameters follow the schema's ``unknown`` (marshmallow's default,
+    RAISE: an unknown parameter is a 422) instead of webargs' EXCLUDE for them.
+    """
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
 
     def load_json(self, req, schema):
         """Load the JSON body; too many values, deep nesting or a huge number is a 400."""
@@ -80,9 +90,26 @@ class JsonBodyParser(FlaskParser):
 
 
 class Blueprint(SmorestBlueprint):
-    """A flask-smorest blueprint whose JSON bodies go through :class:`JsonBodyParser`."""
+    """A flask-smorest blueprint whose JSON bodies go through :class:`JsonBodyParser`.
+
+    A view method that reads query parameters is marked ``reads_query``, so
+    ``app.routing.refuse_unknown_query`` refuses any on the views that read none.
+    """
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    def arguments(self, schema, *, location: str = "json", **kwargs):
+        """flask-smorest's ``arguments``, marking the views that read the query string."""
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "query":
+            return decorator
+
+        def marked(func):
+            view = decorator(func)
+            view.reads_query = True
+            return view
+
+        return marked
 
 
 class ChunkedBodyLimit:

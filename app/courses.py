@@ -10,7 +10,8 @@ from app.bodies import Blueprint
 from app.database import read_without_transaction
 from app.etags import conditional, if_match
 from app.idempotency import idempotent
-from app.routing import error_responses
+from app.pages import PAGE_HEADERS
+from app.routing import error_responses, refuse_unknown_query
 from app.schemas import (
     COURSE,
     COURSES,
@@ -19,11 +20,14 @@ from app.schemas import (
     CourseCreateSchema,
     CourseQuerySchema,
     CourseUpdateSchema,
+    RosterQuerySchema,
+    WaitlistQuerySchema,
 )
 from app.services import courses
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters")
 blp.before_request(read_without_transaction)
+blp.before_request(refuse_unknown_query)
 
 BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new course", "schema": {"type": "string"}}}
@@ -35,11 +39,12 @@ class Courses(MethodView):
 
     @access(PUBLIC)
     @blp.arguments(CourseQuerySchema, location="query")
-    @blp.response(200, COURSES)
-    @blp.paginate(page_size=20, max_page_size=100)
-    def get(self, args, pagination_parameters):
-        """List courses, ordered by code"""
-        return queries.list_courses(args.get("q"), pagination_parameters)
+    @blp.response(200, COURSES, headers=PAGE_HEADERS)
+    @error_responses(blp, 422)
+    def get(self, args):
+        """List courses, ordered by code unless sorted"""
+        page = queries.list_courses(args.get("q"), args["paging"])
+        return page.items, page.headers()
 
     @access(ADMIN_ONLY)
     @blp.arguments(CourseCreateSchema)
@@ -89,12 +94,13 @@ class CourseStudents(MethodView):
     """The students enrolled in one course."""
 
     @access(STAFF)
-    @blp.response(200, ROSTER)
-    @blp.paginate(page_size=20, max_page_size=100)
-    @error_responses(blp, 404)
-    def get(self, course_id, pagination_parameters):
-        """List the students in a course, ordered by name"""
-        return queries.course_roster(course_id, pagination_parameters)
+    @blp.arguments(RosterQuerySchema, location="query")
+    @blp.response(200, ROSTER, headers=PAGE_HEADERS)
+    @error_responses(blp, 404, 422)
+    def get(self, args, course_id):
+        """List the students in a course, ordered by name unless sorted"""
+        page = queries.course_roster(course_id, args["paging"])
+        return page.items, page.headers()
 
 
 @blp.route("/courses/<id:course_id>/waitlist")
@@ -102,9 +108,10 @@ class CourseWaitlist(MethodView):
     """The students waiting for one course."""
 
     @access(STAFF)
-    @blp.response(200, WAITLIST)
-    @blp.paginate(page_size=20, max_page_size=100)
-    @error_responses(blp, 404)
-    def get(self, course_id, pagination_parameters):
+    @blp.arguments(WaitlistQuerySchema, location="query")
+    @blp.response(200, WAITLIST, headers=PAGE_HEADERS)
+    @error_responses(blp, 404, 422)
+    def get(self, args, course_id):
         """List the students waiting for a course, in promotion order"""
-        return queries.course_waitlist(course_id, pagination_parameters)
+        page = queries.course_waitlist(course_id, args["paging"])
+        return page.items, page.headers()

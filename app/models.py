@@ -237,7 +237,8 @@ class Student(db.Model):
     """A person who can enroll in courses."""
 
     __tablename__ = "students"
-    __table_args__ = dict(NEVER_REUSE_IDS)
+    # The roster's order (name, then id), and the students list sorted by name.
+    __table_args__ = (Index("ix_students_name_id", "name", "id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))

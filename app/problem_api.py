@@ -35,7 +35,10 @@ class ProblemApi(Api):
             "PAGINATION",
             {
                 "description": "Pagination metadata as a JSON object: total, total_pages, "
-                "first_page, last_page, page, previous_page, next_page",
+                "first_page, last_page, and for numbered pages page, previous_page, "
+                "next_page. total is exact up to 10,000 rows; past that, on PostgreSQL, it "
+                "is the query planner's estimate (never below 10,000) and the object says "
+                '"total_estimated": true',
                 "schema": {"type": "string"},
             },
             lazy=True,

@@ -12,15 +12,27 @@ more statement for the courses of a whole page of students.
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
+from flask import current_app
 from marshmallow import Schema, fields
-from sqlalchemy import Result, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Result,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Mapped
 
 from app.extensions import db
 from app.models import (
-    WAITLIST_ORDER,
     Course,
     Enrollment,
     EnrollmentHistory,
@@ -28,6 +40,7 @@ from app.models import (
     Student,
     waitlist_position,
 )
+from app.pages import Page, Paging, encode_cursor
 from app.schemas import (
     COURSE,
     COURSE_SUMMARY,
@@ -72,6 +85,7 @@ def field_names(schema: Schema) -> tuple[str, ...]:
 
 
 ACTIVE = (Status.ENROLLED, Status.WAITLISTED)
+INT64_MAX = 2**63 - 1
 POSITION = {"position": waitlist_position()}
 
 STUDENT_COLUMNS = columns_of(STUDENT, Student)
@@ -131,14 +145,83 @@ def _nest(student: Mapping, rows) -> dict:
     }
 
 
-def paginate(statement: Select, pagination_parameters) -> Select:
-    """Count the rows ``statement`` selects, record it, and limit it to one page."""
-    count = select(func.count()).select_from(statement.order_by(None).subquery())
-    pagination_parameters.item_count = db.session.scalar(count)
-    # Any page past the last is empty; capping keeps huge page numbers inside
-    # PostgreSQL's bigint OFFSET instead of failing with a 500.
-    offset = min(pagination_parameters.first_item, pagination_parameters.item_count)
-    return statement.limit(pagination_parameters.page_size).offset(offset)
+def count_rows(statement: Select) -> tuple[int, bool]:
+    """How many rows ``statement`` selects, and whether that number is an estimate.
+
+    On PostgreSQL the count stops after ``LIST_COUNT_EXACT_UP_TO`` rows, so no
+    page of a huge list scans the whole table: up to that bound the total is
+    exact (one statement); past it, it is the planner's estimate (``EXPLAIN``,
+    from the statistics autovacuum's ANALYZE keeps; a second statement), never
+    less than the bound. SQLite keeps no such statistics and counts every row.
+    """
+    unordered = statement.order_by(None)
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.scalar(select(func.count()).select_from(unordered.subquery())), False
+    bound = current_app.config["LIST_COUNT_EXACT_UP_TO"]
+    bounded = select(func.count()).select_from(unordered.limit(bound + 1).subquery())
+    total = db.session.scalar(bounded)
+    if total <= bound:
+        return total, False
+    return max(_planned_rows(unordered), total), True
+
+
+def _planned_rows(statement: Select) -> int:
+    """The number of rows PostgreSQL's planner expects ``statement`` to select."""
+    connection = db.session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    explain = "EXPLAIN (FORMAT JSON) " + compiled.string
+    [plan] = connection.exec_driver_sql(explain, compiled.params).scalar_one()
+    return int(plan["Plan"]["Plan Rows"])
+
+
+def _after(order: list[tuple[ColumnElement, bool]], values: tuple) -> ColumnElement:
+    """The rows that come after the row whose key values are ``values``, in ``order``."""
+    bound = [
+        literal(value, type_=column.type) for (column, _), value in zip(order, values, strict=True)
+    ]
+    directions = {descending for _, descending in order}
+    if len(directions) == 1:
+        # One direction: a row-value comparison, which the index of the order serves as a range.
+        columns, keys = tuple_(*(column for column, _ in order)), tuple_(*bound)
+        return columns < keys if directions == {True} else columns > keys
+    # Mixed directions: a row comes after when it ties on the first keys and passes the next.
+    return or_(
+        *(
+            and_(
+                *(column == value for (column, _), value in zip(order[:i], bound[:i], strict=True)),
+                order[i][0] < bound[i] if order[i][1] else order[i][0] > bound[i],
+            )
+            for i in range(len(order))
+        )
+    )
+
+
+def page_of(statement: Select, paging: Paging, counted: Select | None = None) -> Page:
+    """One page of the labelled columns ``statement`` selects, in ``paging``'s order.
+
+    Two statements (three for an estimated total): the count of ``counted``
+    (``statement`` unless a cheaper select has the same rows) and the page,
+    one row longer than asked to know whether another follows. The order's
+    fields are labels of ``statement``.
+    """
+    total, estimated = count_rows(statement if counted is None else counted)
+    order = [(statement.selected_columns[key.field].element, key.descending) for key in paging.keys]
+    page = statement.order_by(
+        *(column.desc() if descending else column.asc() for column, descending in order)
+    ).limit(paging.page_size + 1)
+    if paging.after is not None:
+        page = page.where(_after(order, paging.after))
+    else:
+        # Any page past the last is empty; capping keeps huge page numbers inside
+        # the databases' 64-bit OFFSET instead of failing with a 500.
+        page = page.offset(min(paging.offset, INT64_MAX))
+    rows = records(db.session.execute(page))
+    items = rows[: paging.page_size]
+    next_after = None
+    if len(rows) > paging.page_size:
+        last = items[-1]
+        next_after = encode_cursor(paging.sort, tuple(last[key.field] for key in paging.keys))
+    return Page(items, paging, total, estimated, next_after)
 
 
 def matching(statement: Select, q: str | None, *columns) -> Select:
@@ -182,27 +265,28 @@ def student_detail(student_id: int) -> dict:
     return _nest(rows[0], rows)
 
 
-def list_students(q: str | None, pagination_parameters) -> list[dict]:
-    """One page of students ordered by id, each with courses and waitlist (count, page, nested)."""
-    statement = matching(
-        select(*STUDENT_COLUMNS).order_by(Student.id), q, Student.name, Student.email
-    )
-    students = records(db.session.execute(paginate(statement, pagination_parameters)))
-    if not students:
-        return []
+def list_students(q: str | None, paging: Paging) -> Page:
+    """One page of students (by id unless sorted), each with courses and waitlist.
+
+    Three statements: the count, the page, the nested courses of the whole page.
+    """
+    statement = matching(select(*STUDENT_COLUMNS), q, Student.name, Student.email)
+    page = page_of(statement, paging)
+    if not page.items:
+        return page
     nested = defaultdict(list)
     rows = db.session.execute(
         select(Enrollment.student_id.label("student_id"), *SUMMARY_COLUMNS)
         .join(Course, Course.id == Enrollment.course_id)
         .where(
-            Enrollment.student_id.in_([student["id"] for student in students]),
+            Enrollment.student_id.in_([student["id"] for student in page.items]),
             Enrollment.status.in_(ACTIVE),
         )
         .order_by(Course.code)
     )
     for row in records(rows):
         nested[row["student_id"]].append(row)
-    return [_nest(student, nested[student["id"]]) for student in students]
+    return replace(page, items=[_nest(student, nested[student["id"]]) for student in page.items])
 
 
 def get_course(course_id: int) -> dict:
@@ -213,12 +297,9 @@ def get_course(course_id: int) -> dict:
     return rows[0]
 
 
-def list_courses(q: str | None, pagination_parameters) -> list[dict]:
-    """One page of courses ordered by code."""
-    statement = matching(
-        select(*COURSE_COLUMNS).order_by(Course.code), q, Course.code, Course.title
-    )
-    return records(db.session.execute(paginate(statement, pagination_parameters)))
+def list_courses(q: str | None, paging: Paging) -> Page:
+    """One page of courses (by code unless sorted)."""
+    return page_of(matching(select(*COURSE_COLUMNS), q, Course.code, Course.title), paging)
 
 
 def student_courses(student_id: int) -> list[dict]:
@@ -238,28 +319,40 @@ def _course_exists(course_id: int) -> None:
         raise CourseNotFound(course_id)
 
 
-def course_roster(course_id: int, pagination_parameters) -> list[dict]:
-    """One page of the students enrolled in a course, ordered by name then id."""
+def _in_course(course_id: int, status: Status):
+    """The condition on enrollments: in course ``course_id``, in ``status``."""
+    return and_(Enrollment.course_id == course_id, Enrollment.status == status)
+
+
+def _enrollments_in(course_id: int, status: Status) -> Select:
+    """The course's enrollments in ``status``: the rows of its roster or waitlist, to count.
+
+    Counted without the join to students (every enrollment has its student),
+    from the index on (course_id, status) alone.
+    """
+    return select(Enrollment.student_id).where(_in_course(course_id, status))
+
+
+def course_roster(course_id: int, paging: Paging) -> Page:
+    """One page of the students enrolled in a course (by name then id unless sorted)."""
     _course_exists(course_id)
     statement = (
         select(*columns_of(ROSTER, Student, Enrollment))
         .join(Enrollment, Enrollment.student_id == Student.id)
-        .where(Enrollment.course_id == course_id, Enrollment.status == Status.ENROLLED)
-        .order_by(Student.name, Student.id)
+        .where(_in_course(course_id, Status.ENROLLED))
     )
-    return records(db.session.execute(paginate(statement, pagination_parameters)))
+    return page_of(statement, paging, counted=_enrollments_in(course_id, Status.ENROLLED))
 
 
-def course_waitlist(course_id: int, pagination_parameters) -> list[dict]:
+def course_waitlist(course_id: int, paging: Paging) -> Page:
     """One page of the students waiting for a course, in promotion order, with positions."""
     _course_exists(course_id)
     statement = (
         select(*columns_of(WAITLIST, Student, Enrollment, computed=POSITION))
         .join(Enrollment, Enrollment.student_id == Student.id)
-        .where(Enrollment.course_id == course_id, Enrollment.status == Status.WAITLISTED)
-        .order_by(*WAITLIST_ORDER)
+        .where(_in_course(course_id, Status.WAITLISTED))
     )
-    return records(db.session.execute(paginate(statement, pagination_parameters)))
+    return page_of(statement, paging, counted=_enrollments_in(course_id, Status.WAITLISTED))
 
 
 def student_enrollments(student_id: int, status: str | None) -> list[dict]:

@@ -2,8 +2,8 @@
 
 from http import HTTPStatus
 
-from flask import Response, request
-from werkzeug.exceptions import UnsupportedMediaType
+from flask import Response, current_app, request
+from werkzeug.exceptions import UnprocessableEntity, UnsupportedMediaType
 from werkzeug.routing import BaseConverter, ValidationError
 
 from app.models import INT32_MAX
@@ -40,6 +40,23 @@ def require_json_body() -> None:
     """Refuse request bodies that are not declared as JSON (415)."""
     if request.method in BODY_METHODS and request.routing_exception is None and not request.is_json:
         raise UnsupportedMediaType("Send the request body as application/json.")
+
+
+def refuse_unknown_query() -> None:
+    """Refuse query parameters on a view that reads none (422), as unknown body fields are.
+
+    Views that read some refuse the unknown ones through their schema.
+    """
+    if not request.args or request.routing_exception is not None:
+        return
+    view_class = getattr(current_app.view_functions.get(request.endpoint), "view_class", None)
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    view = getattr(view_class, method, None)
+    if view is None or getattr(view, "reads_query", False):
+        return
+    error = UnprocessableEntity()
+    error.data = {"messages": {"query": {name: ["Unknown field."] for name in request.args}}}
+    raise error
 
 
 def options_without_media_type(response: Response) -> Response:

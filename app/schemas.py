@@ -1,10 +1,12 @@
 """Marshmallow schemas: input schemas validate, output schemas document and dump.
 
-Input schemas reject unknown fields (marshmallow's default) and mirror every
+Input schemas reject unknown fields (marshmallow's default; query parameters too,
+see ``app.bodies.JsonBodyParser``) and mirror every
 column limit, so nothing PostgreSQL would refuse reaches the database.
 """
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -19,6 +21,7 @@ from app.models import (
     TITLE_MAX,
     Status,
 )
+from app.pages import MAX_PAGE_SIZE, PAGE_SIZE, Paging, SortKey, decode_cursor, parse_sort
 
 MAX_COURSE_IDS = 100
 QUERY_MAX = 254
@@ -212,12 +215,92 @@ class StudentUpdateSchema(ma.Schema):
     external_id = ExternalId()
 
 
-class StudentQuerySchema(ma.Schema):
-    """Filters of ``GET /students``."""
+class Sort(fields.String):
+    """The ``sort`` parameter: fields of an allow-list, comma-separated, ``-`` for descending."""
 
-    class Meta:
-        unknown = ma.EXCLUDE
+    def __init__(self, allowed: tuple[str, ...], **kwargs):
+        choices = ", ".join(allowed)
+        description = (
+            f"Order by these fields, comma-separated, each with a leading - for descending "
+            f"(any of {choices}, each at most once); ties are broken by id"
+        )
+        key = f"-?({'|'.join(allowed)})"
+        super().__init__(
+            validate=validate.Length(max=QUERY_MAX),
+            metadata={
+                "description": description,
+                "example": f"-{allowed[-1]},id",
+                "pattern": f"^{key}(,{key})*$",
+            },
+            **kwargs,
+        )
+        self.allowed = allowed
 
+    def _deserialize(self, value, attr, data, **kwargs) -> tuple[SortKey, ...]:
+        """The sort keys; an unknown or repeated field is a validation error."""
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_sort(text, self.allowed)
+        except ValueError as error:
+            raise ma.ValidationError(str(error)) from error
+
+
+class ListQuerySchema(ma.Schema):
+    """Query of a list: a page by number or after a cursor, its size (see ``app/pages.py``).
+
+    Loads into ``{"paging": Paging, ...the list's filters}``. Subclasses name
+    the Python type of every field their order can hold (``KEYS``, the
+    tiebreaker ``id`` included) and their default order.
+    """
+
+    KEYS: ClassVar[dict[str, type]] = {"id": int}
+    DEFAULT_SORT: ClassVar[tuple[SortKey, ...]] = ()
+
+    page = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Page number, from 1 (default 1; not with after)"},
+    )
+    page_size = fields.Integer(
+        load_default=PAGE_SIZE,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Rows per page, 1 to {MAX_PAGE_SIZE}"},
+    )
+    after = fields.String(
+        validate=validate.Length(min=1, max=2 * QUERY_MAX),
+        metadata={
+            "description": "Opaque cursor from the next link: the page that follows the row "
+            "it names, by an index seek at any depth (not with page; keep the same sort)"
+        },
+    )
+
+    @ma.post_load
+    def make_paging(self, data: dict, **kwargs) -> dict:
+        """Gather the page, its size, the order and the cursor into one ``Paging``."""
+        sort = data.pop("sort", None) or self.DEFAULT_SORT
+        after, page = data.pop("after", None), data.pop("page", None)
+        values = None
+        if after is not None:
+            if page is not None:
+                raise ma.ValidationError(
+                    "Ask for a page by number or after a cursor, not both.", "after"
+                )
+            try:
+                values = decode_cursor(after, sort, self.KEYS)
+            except ValueError as error:
+                raise ma.ValidationError(str(error), "after") from error
+        elif page is None:
+            page = 1
+        page_size = data.pop("page_size")
+        data["paging"] = Paging(page_size=page_size, page=page, sort=sort, after=values)
+        return data
+
+
+class StudentQuerySchema(ListQuerySchema):
+    """Query of ``GET /students``: the page, the order and the filter."""
+
+    KEYS: ClassVar[dict[str, type]] = {"id": int, "name": str, "email": str, "created_at": datetime}
+
+    sort = Sort(("id", "name", "email", "created_at"))
     q = CleanString(
         max_length=QUERY_MAX,
         metadata={"description": "Case-insensitive match on name or email"},
@@ -309,12 +392,13 @@ class CourseUpdateSchema(CourseCreateSchema):
     title = CleanString(max_length=TITLE_MAX)
 
 
-class CourseQuerySchema(ma.Schema):
-    """Filters of ``GET /courses``."""
+class CourseQuerySchema(ListQuerySchema):
+    """Query of ``GET /courses``: the page, the order and the filter."""
 
-    class Meta:
-        unknown = ma.EXCLUDE
+    KEYS: ClassVar[dict[str, type]] = {"id": int, "code": str, "title": str, "created_at": datetime}
+    DEFAULT_SORT = (SortKey("code"),)
 
+    sort = Sort(("id", "code", "title", "created_at"))
     q = CleanString(
         max_length=QUERY_MAX,
         metadata={"description": "Case-insensitive match on code or title"},
@@ -358,6 +442,27 @@ class RosterEntrySchema(Representation):
     name = fields.String(dump_only=True)
     email = fields.String(dump_only=True)
     enrolled_at = fields.AwareDateTime(dump_only=True)
+
+
+class RosterQuerySchema(ListQuerySchema):
+    """Query of ``GET /courses/{id}/students``: the page and the order."""
+
+    KEYS: ClassVar[dict[str, type]] = {
+        "id": int,
+        "name": str,
+        "email": str,
+        "enrolled_at": datetime,
+    }
+    DEFAULT_SORT = (SortKey("name"),)
+
+    sort = Sort(("id", "name", "email", "enrolled_at"))
+
+
+class WaitlistQuerySchema(ListQuerySchema):
+    """Query of ``GET /courses/{id}/waitlist``: the page, always in promotion order."""
+
+    KEYS: ClassVar[dict[str, type]] = {"id": int, "waitlisted_at": datetime}
+    DEFAULT_SORT = (SortKey("waitlisted_at"),)
 
 
 class WaitlistEntrySchema(Representation):
@@ -412,9 +517,6 @@ class EnrollPairSchema(CourseIdSchema):
 class DropQuerySchema(ma.Schema):
     """Query of ``DELETE /students/{id}/courses/{course_id}``."""
 
-    class Meta:
-        unknown = ma.EXCLUDE
-
     override = Flag(
         query=True,
         metadata={"description": "Drop after the drop deadline (registrar and admin only)"},
@@ -423,9 +525,6 @@ class DropQuerySchema(ma.Schema):
 
 class EnrollmentQuerySchema(ma.Schema):
     """Filters of ``GET /students/{id}/enrollments``."""
-
-    class Meta:
-        unknown = ma.EXCLUDE
 
     status = fields.String(
         validate=validate.OneOf(list(Status)),

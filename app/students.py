@@ -16,7 +16,8 @@ from app.bodies import Blueprint
 from app.database import read_without_transaction
 from app.etags import conditional, if_match
 from app.idempotency import idempotent
-from app.routing import error_responses
+from app.pages import PAGE_HEADERS
+from app.routing import error_responses, refuse_unknown_query
 from app.schemas import (
     ENROLLMENT,
     ENROLLMENTS,
@@ -37,6 +38,7 @@ from app.services import enrollment, students
 
 blp = Blueprint("students", __name__, description="Students and their course enrollments")
 blp.before_request(read_without_transaction)
+blp.before_request(refuse_unknown_query)
 
 BODY_ERRORS = (400, 413, 415, 422)
 LOCATION = {"Location": {"description": "URL of the new student", "schema": {"type": "string"}}}
@@ -48,11 +50,12 @@ class Students(MethodView):
 
     @access(STAFF)
     @blp.arguments(StudentQuerySchema, location="query")
-    @blp.response(200, STUDENTS)
-    @blp.paginate(page_size=20, max_page_size=100)
-    def get(self, args, pagination_parameters):
-        """List students, ordered by id"""
-        return queries.list_students(args.get("q"), pagination_parameters)
+    @blp.response(200, STUDENTS, headers=PAGE_HEADERS)
+    @error_responses(blp, 422)
+    def get(self, args):
+        """List students, ordered by id unless sorted"""
+        page = queries.list_students(args.get("q"), args["paging"])
+        return page.items, page.headers()
 
     @access(STAFF)
     @blp.arguments(StudentCreateSchema)

@@ -20,9 +20,11 @@ class Scale:
     enrollments: int
 
 
+# Both scales give every student 5 courses, so a page of students is the same size at
+# both and comparing them measures the tables' growth, not a fatter page.
 SCALES = {
     "default": Scale(students=10_000, courses=1_000, enrollments=50_000),
-    "large": Scale(students=100_000, courses=5_000, enrollments=1_000_000),
+    "large": Scale(students=200_000, courses=5_000, enrollments=1_000_000),
 }
 BIG_COURSE_ID = 1  # every tenth student takes it: the big roster
 BIG_COURSE_EVERY = 10
@@ -41,6 +43,8 @@ class DataSet:
     enrollments: int
     big_course_size: int
     cycle_course_ids: tuple[int, ...]
+    # The cursor of the big roster's last page, read from the service once it runs.
+    tail_after: str = ""
 
     def as_dict(self) -> dict:
         """The data set's shape for the result file."""
@@ -72,7 +76,12 @@ def course_rows(scale: Scale):
     """(id, code, title, capacity): a few courses have seat limits well above their rolls."""
     for course in range(1, scale.courses + 1):
         capacity = scale.students if course % 5 == 0 else None
-        yield course, f"C{course:05d}", f"Course {course}", capacity
+        yield course, course_code(course), f"Course {course}", capacity
+
+
+def course_code(course: int) -> str:
+    """The code of course ``course`` (their order is their ids')."""
+    return f"C{course:05d}"
 
 
 def enrollment_rows(scale: Scale):
@@ -159,21 +168,24 @@ def server_version(database_url: str) -> str:
 class Target:
     """Where the data set lives: a scratch PostgreSQL database or a temporary SQLite file."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, suffix: str = ""):
         self.requested = make_url(normalize_database_url(url)) if url else None
+        if self.requested is not None and suffix:
+            self.requested = self.requested.set(database=self.requested.database + suffix)
+        self.suffix = suffix
         self.backend = "postgresql" if url else "sqlite"
         self.created = False
         self.url = ""
 
     @classmethod
-    def from_environment(cls, url: str | None) -> "Target":
-        """``BENCH_DATABASE_URL`` (PostgreSQL) or, when unset, SQLite."""
-        return cls(url or None)
+    def from_environment(cls, url: str | None, suffix: str = "") -> "Target":
+        """``BENCH_DATABASE_URL`` (PostgreSQL) or, when unset, SQLite; ``suffix`` names a second."""
+        return cls(url or None, suffix)
 
     def prepare(self, work_dir: Path) -> str:
         """Create the database when needed; return its SQLAlchemy URL."""
         if self.requested is None:
-            self.url = f"sqlite:///{work_dir / 'bench.sqlite3'}"
+            self.url = f"sqlite:///{work_dir / f'bench{self.suffix}.sqlite3'}"
             return self.url
         self.url = self.requested.render_as_string(hide_password=False)
         self.created = create_database(self.url, exist_ok=True)

@@ -5,6 +5,7 @@ Run from the repository root (``make bench`` does)::
     python -m bench.run                      # SQLite, default scale
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
     python -m bench.run --scale large --instances 2
+    python -m bench.run --compare-scales     # both scales side by side, ratios in one run
 
 ``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
 missing (and then dropped at the end), and its tables are emptied and reloaded.
@@ -29,10 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import urllib.request
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.pages import SortKey, encode_cursor
 from bench import dataset, loadgen
 from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
@@ -75,18 +78,52 @@ def student_courses(data, _thread, _threads, rng):
 
 
 def student_list(data, _thread, _threads, rng):
-    """Pages of 100 students with their courses, random pages."""
-    pages = data.students // 100
+    """Pages of 100 students with their courses, at random depths, after a cursor (by id)."""
     return [
-        _get(f"/students?page_size=100&page={rng.randint(1, pages)}")
+        _get(f"/students?page_size=100&after={_after((), rng.randint(1, data.students))}")
         for _ in range(REQUESTS_PER_THREAD)
     ]
 
 
+def student_list_first_page(_data, _thread, _threads, _rng):
+    """The first page of 100 students by number: the count and the page."""
+    return [_get("/students?page_size=100&page=1")]
+
+
+def course_list(data, _thread, _threads, rng):
+    """Pages of 100 courses by code, at random depths, after a cursor."""
+    requests = []
+    for _ in range(REQUESTS_PER_THREAD):
+        course = rng.randint(1, data.courses)
+        after = _after((SortKey("code"),), dataset.course_code(course), course)
+        requests.append(_get(f"/courses?page_size=100&after={after}"))
+    return requests
+
+
 def roster_last_page(data, _thread, _threads, _rng):
-    """The last page (100 per page) of the biggest course's roster."""
-    last = -(-data.big_course_size // 100)
-    return [_get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page={last}")]
+    """The last page (100 per page) of the biggest course's roster, by the cursor of its link."""
+    return [
+        _get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&after={data.tail_after}")
+    ]
+
+
+def roster_first_page(_data, _thread, _threads, _rng):
+    """The first page (100 per page) of the biggest course's roster, by number."""
+    return [_get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page=1")]
+
+
+def _after(sort, *values) -> str:
+    """The cursor naming the row with these key values (what a next link carries)."""
+    return encode_cursor(sort, values)
+
+
+def roster_tail_cursor(service_url: str, data) -> str:
+    """The cursor of the big roster's last page: the next link of the page before it."""
+    before_last = max(-(-data.big_course_size // 100) - 1, 1)
+    path = f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page={before_last}"
+    with urllib.request.urlopen(service_url + path) as response:
+        link = response.headers["Link"]
+    return re.search(r"after=([^>&]+)>; rel=\"next\"", link).group(1)
 
 
 def _cycle_pairs(data, thread, threads, rng, count):
@@ -145,7 +182,10 @@ SCENARIOS = [
     Scenario("livez", "GET /livez (ceiling)", livez),
     Scenario("student", "GET /students/{id}", single_student),
     Scenario("student_courses", "GET /students/{id}/courses", student_courses),
-    Scenario("student_list", "GET /students?page_size=100", student_list),
+    Scenario("student_list", "GET /students?page_size=100&after=…", student_list),
+    Scenario("student_list_first", "GET /students?page_size=100&page=1", student_list_first_page),
+    Scenario("course_list", "GET /courses?page_size=100&after=…", course_list),
+    Scenario("roster_first_page", "GET /courses/{big}/students page 1", roster_first_page),
     Scenario("roster_last_page", "GET /courses/{big}/students last page", roster_last_page),
     Scenario("enroll_cycle", "POST + DELETE enrollment", enroll_cycle),
     Scenario("mixed", "mixed frontend workload", mixed),
@@ -276,6 +316,11 @@ def failures(result: dict) -> list[str]:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="default")
+    parser.add_argument(
+        "--compare-scales",
+        action="store_true",
+        help="measure the default scale, then the large one, in one run, and compare them",
+    )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
@@ -300,62 +345,113 @@ def parse_args(argv=None):
     return args
 
 
+def load_and_serve(args, scale_name, database_url, work_dir):
+    """Load one scale (unless skipped) and start its gunicorn(s): (data, services)."""
+    scale = dataset.SCALES[scale_name]
+    started = time.monotonic()
+    if args.skip_load:
+        data = dataset.describe(scale)
+    else:
+        print(f"Loading {scale_name} data set ...", flush=True)
+        data = dataset.load(database_url, scale)
+        print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
+    services = []
+    for index in range(args.instances):
+        port = args.port + index if args.port else None
+        services.append(start_service(args, database_url, port, work_dir))
+    return replace(data, tail_after=roster_tail_cursor(services[0].url, data)), services
+
+
+def measure(args, scenarios, served: dict, work_dir) -> dict:
+    """Every scenario against every scale's service in turn: {scale: {scenario: row}}.
+
+    The scales take turns scenario by scenario, so on a busy machine both
+    figures of a scenario are measured under the same load.
+    """
+    rows = {scale: {} for scale in served}
+    for scenario in scenarios:
+        for scale, (data, services) in served.items():
+            row = run_scenario(scenario, data, services, args, work_dir)
+            row["label"] = scenario.label
+            rows[scale][scenario.name] = row
+            print(
+                f"  {scale:8} {scenario.label:42} {row['rps']:8.0f} req/s  "
+                f"p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms",
+                flush=True,
+            )
+    for scale_rows in rows.values():
+        ceiling_rps = scale_rows["livez"]["rps"] or 1
+        for row in scale_rows.values():
+            row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+    return rows
+
+
+def print_scale_comparison(by_scale: dict) -> None:
+    """Each scenario's latency at the large scale as a multiple of the default scale's."""
+    default, large = by_scale["default"]["scenarios"], by_scale["large"]["scenarios"]
+    header = (
+        f"{'scenario':42} {'req/s default':>13} {'req/s large':>11} {'p50 ms':>15} {'times':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, row in large.items():
+        before, after = default[name], row
+        ratio = after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else float("nan")
+        print(
+            f"{row['label']:42} {before['rps']:>13.0f} {after['rps']:>11.0f} "
+            f"{before['p50_ms']:>6.1f} → {after['p50_ms']:>6.1f} {ratio:>5.2f}"
+        )
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    scale = dataset.SCALES[args.scale]
-    target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
+    scales = ["default", "large"] if args.compare_scales else [args.scale]
+    # Compared scales live side by side: the large one in a database of its own.
+    url = os.environ.get("BENCH_DATABASE_URL")
+    targets = {
+        scale: dataset.Target.from_environment(url, suffix="" if index == 0 else f"_{scale}")
+        for index, scale in enumerate(scales)
+    }
+    target = targets[scales[0]]
     scenarios = SCENARIOS
     if args.only:
         wanted = {"livez", *args.only.split(",")}
         scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    services = []
+    served = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
-            database_url = target.prepare(work_dir)
-            started = time.monotonic()
-            if args.skip_load:
-                data = dataset.describe(scale)
-            else:
-                print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
-                data = dataset.load(database_url, scale)
-                print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
-            for index in range(args.instances):
-                port = args.port + index if args.port else None
-                services.append(start_service(args, database_url, port, work_dir))
-            settings = effective_settings(services[0])
+            for scale, scale_target in targets.items():
+                served[scale] = load_and_serve(
+                    args, scale, scale_target.prepare(work_dir), work_dir
+                )
+            first_service = served[scales[0]][1][0]
+            settings = effective_settings(first_service)
             machine = machine_info(target.url)
             print(
                 f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
-                f"{settings['worker_class']} workers x {settings['threads']} threads; "
-                f"load from {args.tool}, {args.connections} connections, "
+                f"{settings['worker_class']} workers x {settings['threads']} threads per "
+                f"scale; load from {args.tool}, {args.connections} connections, "
                 f"{args.duration:g} s per scenario",
                 flush=True,
             )
-            rows = {}
-            for scenario in scenarios:
-                row = run_scenario(scenario, data, services, args, work_dir)
-                row["label"] = scenario.label
-                rows[scenario.name] = row
-                print(
-                    f"  {scenario.label:42} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms",
-                    flush=True,
-                )
-            ceiling_rps = rows["livez"]["rps"] or 1
-            for row in rows.values():
-                row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+            rows = measure(args, scenarios, served, work_dir)
         finally:
-            for service in services:
-                service.stop()
+            for _data, services in served.values():
+                for service in services:
+                    service.stop()
             if not args.keep_database:
-                target.cleanup()
+                for scale_target in targets.values():
+                    scale_target.cleanup()
+    by_scale = {
+        scale: {"data": served[scale][0].as_dict(), "scenarios": rows[scale]} for scale in scales
+    }
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "backend": target.backend,
-        "scale": args.scale,
-        "data": data.as_dict(),
+        "scale": "+".join(scales),
         "server": {"instances": args.instances, **settings, "ceiling_path": "/livez"},
         "load": {
             "tool": args.tool,
@@ -364,9 +460,11 @@ def main(argv=None) -> int:
             "warmup_s": args.warmup,
         },
         "machine": machine,
-        "scenarios": rows,
+        **by_scale[scales[-1]],
     }
-    name = f"{target.backend}-{args.scale}"
+    if args.compare_scales:
+        result["by_scale"] = by_scale
+    name = f"{target.backend}-{'-vs-'.join(scales)}"
     if args.instances > 1:
         name += f"-{args.instances}-instances"
     if args.tag:
@@ -375,6 +473,9 @@ def main(argv=None) -> int:
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     print()
     print_table(result)
+    if args.compare_scales:
+        print()
+        print_scale_comparison(by_scale)
     try:
         from bench import chart
     except ImportError:
@@ -382,7 +483,11 @@ def main(argv=None) -> int:
     else:
         png = chart.draw(result, RESULTS / f"{name}.png")
         print(f"\nWrote {json_path.relative_to(ROOT)} and {png.relative_to(ROOT)}")
-    problems = failures(result)
+    problems = [
+        problem
+        for scale_result in by_scale.values()
+        for problem in failures({"scenarios": scale_result["scenarios"]})
+    ]
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -9,7 +9,7 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests)
     test_up_down_consistency,
     test_upgrade,
 )
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -67,6 +67,13 @@ BASELINE_COLUMNS = {
     "students": "id, name, email, created_at",
     "courses": "id, code, title, description, capacity, created_at",
 }
+
+
+def index_names(table: str) -> set[str]:
+    """The names of the indexes on ``table``, read afresh."""
+    names = {index["name"] for index in inspect(db.engine).get_indexes(table)}
+    db.session.rollback()
+    return names
 
 
 def table_snapshot(table: str, columns: str | None = None) -> list:
@@ -203,7 +210,7 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     log = upgraded.stdout + upgraded.stderr
     # One linear chain: the lifecycle, identity's external_id, the trigram indexes, the
-    # idempotency keys, then SQLite's ids and timestamps.
+    # idempotency keys, SQLite's ids and timestamps, then the roster's index.
     steps = (
         "0001 -> 0002",
         "0002 -> 0003",
@@ -211,8 +218,23 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
         "0004 -> 0005",
         "0005 -> 0006",
         "0006 -> 0007",
+        "0007 -> 0008",
     )
     for step in steps:
         assert f"Running upgrade {step}" in log
     assert f"{head} (head)" in current.stdout
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+
+def test_0008_indexes_students_by_name_and_its_downgrade_keeps_them(migration_app):
+    flask_migrate.upgrade(revision="0005")
+    insert_baseline_rows(20)
+    students = table_snapshot("students")
+
+    flask_migrate.upgrade(revision="0008")
+
+    assert table_snapshot("students") == students
+    assert "ix_students_name_id" in index_names("students")
+    flask_migrate.downgrade(revision="0005")
+    assert table_snapshot("students") == students
+    assert "ix_students_name_id" not in index_names("students")
