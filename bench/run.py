@@ -5,6 +5,7 @@ Run from the repository root (``make bench`` does)::
     python -m bench.run                      # SQLite, default scale
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
     python -m bench.run --scale large --instances 2
+    python -m bench.run --instances 2 --pooler   # through PgBouncer (PostgreSQL only)
 
 ``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
 missing (and then dropped at the end), and its tables are emptied and reloaded.
@@ -16,6 +17,12 @@ the service's own ceiling (``GET /livez``), and printed as a table, written as
 JSON and drawn as a PNG chart in ``bench/results/`` (not committed: the figures
 that matter go to ``docs/PERFORMANCE.md``). The exit status is non-zero when any response
 is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
+
+``--pooler`` puts a private PgBouncer in transaction mode (``tests/support/pgbouncer.py``)
+between the instances and PostgreSQL, and runs them with ``DATABASE_POOLER=pgbouncer``.
+The registration-morning scenario (``bench/registration.py``, ``--only registration``)
+runs after the others: enrollments per second into one hot course and into spread-out
+courses, checked against the rows.
 """
 
 import argparse
@@ -33,10 +40,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dataset, loadgen
+from bench import dataset, loadgen, registration
+from tests.support.pgbouncer import PgBouncer
 from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
 RESULTS = ROOT / "bench" / "results"
+# Server connections PgBouncer keeps per database with --pooler (fewer than the workers
+# of two default instances: the point of a pooler).
+POOLER_POOL_SIZE = 8
 P99_LIMIT_MS = 2000.0
 REQUESTS_PER_THREAD = 2000
 
@@ -155,10 +166,14 @@ SCENARIOS = [
 # --- the service under test ----------------------------------------------------
 
 
-def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
+def start_service(
+    args, database_url: str, port: int | None, log_dir: Path, pooled: bool = False
+) -> GunicornServer:
     """Gunicorn with the production settings (gunicorn.conf.py) and the command line's overrides."""
     # AUTH_MODE=none: the figures measure the service, not the token checks.
     env = {"APP_ENV": "production", "AUTH_MODE": "none", "SECRET_KEY": "bench-only-secret"}
+    if pooled:
+        env["DATABASE_POOLER"] = "pgbouncer"
     if args.worker_class:
         env["GUNICORN_WORKER_CLASS"] = args.worker_class
     if args.threads:
@@ -288,6 +303,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--port", type=int, help="first port (one per instance; default: free test-range ports)"
     )
+    parser.add_argument(
+        "--pooler", action="store_true", help="through PgBouncer in transaction mode (PostgreSQL)"
+    )
+    parser.add_argument(
+        "--morning-connections", type=int, default=200, help="clients on registration morning"
+    )
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--only", help="comma-separated scenario names (default: all)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
@@ -304,12 +325,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     scale = dataset.SCALES[args.scale]
     target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
+    if args.pooler and target.backend != "postgresql":
+        print("--pooler needs BENCH_DATABASE_URL (PostgreSQL)", file=sys.stderr)
+        return 2
     scenarios = SCENARIOS
+    morning = True
     if args.only:
         wanted = {"livez", *args.only.split(",")}
         scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
+        morning = "registration" in wanted
     RESULTS.mkdir(parents=True, exist_ok=True)
     services = []
+    bouncer = None
+    morning_figures = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
@@ -321,9 +349,15 @@ def main(argv=None) -> int:
                 print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
                 data = dataset.load(database_url, scale)
                 print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
+            service_url = database_url
+            if args.pooler:
+                bouncer = PgBouncer(database_url, pool_size=POOLER_POOL_SIZE).start()
+                service_url = bouncer.url_for(database_url)
             for index in range(args.instances):
                 port = args.port + index if args.port else None
-                services.append(start_service(args, database_url, port, work_dir))
+                services.append(
+                    start_service(args, service_url, port, work_dir, pooled=args.pooler)
+                )
             settings = effective_settings(services[0])
             machine = machine_info(target.url)
             print(
@@ -345,9 +379,14 @@ def main(argv=None) -> int:
             ceiling_rps = rows["livez"]["rps"] or 1
             for row in rows.values():
                 row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+            if morning:
+                morning_figures = registration.run(services, data, args, work_dir, database_url)
+                registration.print_figures(morning_figures)
         finally:
             for service in services:
                 service.stop()
+            if bouncer is not None:
+                bouncer.stop()
             if not args.keep_database:
                 target.cleanup()
     result = {
@@ -356,7 +395,14 @@ def main(argv=None) -> int:
         "backend": target.backend,
         "scale": args.scale,
         "data": data.as_dict(),
-        "server": {"instances": args.instances, **settings, "ceiling_path": "/livez"},
+        "server": {
+            "instances": args.instances,
+            **settings,
+            "ceiling_path": "/livez",
+            "pooler": f"pgbouncer (transaction mode, {POOLER_POOL_SIZE} server connections)"
+            if args.pooler
+            else "none",
+        },
         "load": {
             "tool": args.tool,
             "connections": args.connections,
@@ -365,10 +411,13 @@ def main(argv=None) -> int:
         },
         "machine": machine,
         "scenarios": rows,
+        "registration_morning": morning_figures,
     }
     name = f"{target.backend}-{args.scale}"
     if args.instances > 1:
         name += f"-{args.instances}-instances"
+    if args.pooler:
+        name += "-pgbouncer"
     if args.tag:
         name += f"-{args.tag}"
     json_path = RESULTS / f"{name}.json"

@@ -1,0 +1,170 @@
+"""Registration morning: hundreds of clients enroll different students at the same moment.
+
+Two runs of the same length, each of ``--morning-connections`` wrk connections
+(default 200), every request ``POST /students/{id}/enroll`` of a student never
+enrolled before in that course:
+
+- **hot**: every request into one course (capacity: every student of the data set);
+- **spread**: the same requests over 50 courses (the same capacity each).
+
+Each run's enrollments per second are its 2xx answers over its duration; after
+the run they are checked against the rows (one enrolled row per 2xx, and
+``seats_taken`` equal to the rows). Then the hot course's capacity is lowered
+to 100 seats above its rows and twice as many new students rush it: exactly
+100 more get in and the rest are refused (409), which is checked too.
+"""
+
+import json
+from pathlib import Path
+
+from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from bench import loadgen
+from tests.support.servers import GunicornServer
+
+SPREAD_COURSES = 50
+LAST_SEATS = 100
+RUSH_SECONDS = 3
+
+
+def _enroll(student: int, course: int) -> tuple[str, str, str]:
+    return ("POST", f"/students/{student}/enroll", json.dumps({"course_id": course}))
+
+
+def _course(service: GunicornServer, code: str, capacity: int) -> int:
+    status, _headers, body = service.request(
+        "POST",
+        "/courses",
+        {"code": code, "title": f"Registration morning {code}", "capacity": capacity},
+    )
+    if status != 201:
+        raise RuntimeError(f"could not create {code}: {status} {body}")
+    return body["id"]
+
+
+def _run(services, lists, seconds: float, args, work_dir: Path, name: str) -> dict:
+    """Replay one request list per connection for ``seconds``, spread over the services."""
+    runs = []
+    for index, service in enumerate(services):
+        own = lists[index :: len(services)]
+        prefix = work_dir / f"{name}-{service.port}"
+        loadgen.write_request_files(prefix, own)
+        runs.append(loadgen.start(args.tool, service.url, prefix, len(own), seconds))
+    return loadgen.combine([loadgen.finish(run) for run in runs])
+
+
+class Rows:
+    """Counts read straight from the database (never through the service)."""
+
+    def __init__(self, database_url: str):
+        self.engine = create_engine(database_url, poolclass=NullPool)
+
+    def enrolled(self, courses: list[int]) -> tuple[int, int]:
+        """Enrolled rows of the courses, and the sum of their ``seats_taken``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT count(*) FROM student_courses "
+                    "WHERE course_id IN :c AND status = 'enrolled'"
+                ).bindparams(bindparam("c", expanding=True)),
+                {"c": courses},
+            ).scalar_one()
+            seats = connection.execute(
+                text("SELECT sum(seats_taken) FROM courses WHERE id IN :c").bindparams(
+                    bindparam("c", expanding=True)
+                ),
+                {"c": courses},
+            ).scalar_one()
+        return rows, seats
+
+    def not_enrolled(self, course: int, count: int) -> list[int]:
+        """Up to ``count`` students not in the course."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.scalars(
+                    text(
+                        "SELECT id FROM students s WHERE NOT EXISTS (SELECT 1 FROM "
+                        "student_courses e WHERE e.student_id = s.id AND e.course_id = :c) "
+                        "ORDER BY id LIMIT :n"
+                    ),
+                    {"c": course, "n": count},
+                )
+            )
+
+
+def _checked(label: str, result: dict, rows: int, seats: int) -> dict:
+    """The run's figures, with what the rows say; raises when they disagree."""
+    if result["status_4xx"] or result["status_5xx"] or result["status_other"]:
+        raise RuntimeError(f"{label}: every request should have enrolled: {result}")
+    if not rows == seats == result["status_2xx"]:
+        raise RuntimeError(f"{label}: {result['status_2xx']} enrolled, {rows} rows, {seats} seats")
+    return {**result, "enrollments_per_s": result["status_2xx"] / result["seconds"], "rows": rows}
+
+
+def run(services, data, args, work_dir: Path, database_url: str) -> dict:
+    """Both runs and the last-seats rush; the figures and the checks."""
+    connections, seconds = args.morning_connections, args.duration
+    per_connection = data.students // connections
+    pools = [
+        range(1 + n * per_connection, 1 + (n + 1) * per_connection) for n in range(connections)
+    ]
+    hot = _course(services[0], "MORNING-HOT", data.students)
+    spread = [
+        _course(services[0], f"MORNING-{n:02d}", data.students) for n in range(SPREAD_COURSES)
+    ]
+    rows = Rows(database_url)
+    try:
+        figures = {}
+        for label, course_of in (
+            ("hot", lambda student: hot),
+            ("spread", lambda student: spread[student % SPREAD_COURSES]),
+        ):
+            lists = [[_enroll(s, course_of(s)) for s in pool] for pool in pools]
+            result = _run(services, lists, seconds, args, work_dir, f"morning-{label}")
+            result["seconds"] = seconds
+            courses = [hot] if label == "hot" else spread
+            figures[label] = _checked(label, result, *rows.enrolled(courses))
+        figures["ratio"] = (
+            figures["hot"]["enrollments_per_s"] / figures["spread"]["enrollments_per_s"]
+        )
+
+        # The last seats: exactly LAST_SEATS of twice as many new students get in.
+        before, _seats = rows.enrolled([hot])
+        capacity = before + LAST_SEATS
+        status, _headers, body = services[0].request(
+            "PATCH", f"/courses/{hot}", {"capacity": capacity}
+        )
+        if status != 200:
+            raise RuntimeError(f"could not lower the capacity: {status} {body}")
+        rushing = rows.not_enrolled(hot, 2 * LAST_SEATS)
+        lists = [[_enroll(s, hot) for s in rushing[n::connections]] for n in range(connections)]
+        lists = [own for own in lists if own]
+        rush = _run(services, lists, RUSH_SECONDS, args, work_dir, "morning-rush")
+        after, seats = rows.enrolled([hot])
+        if not after == seats == capacity or rush["status_5xx"]:
+            raise RuntimeError(f"last seats: capacity {capacity}, {after} rows, {seats} seats")
+        figures["last_seats"] = {
+            "capacity": capacity,
+            "rows_after": after,
+            "students_rushing": len(rushing),
+            "refused_409": rush["status_4xx"],
+        }
+    finally:
+        rows.engine.dispose()
+    return figures
+
+
+def print_figures(figures: dict) -> None:
+    """The registration-morning lines of the report."""
+    for label in ("hot", "spread"):
+        row = figures[label]
+        print(
+            f"  registration morning, {label:6} {row['enrollments_per_s']:8.0f} enrollments/s  "
+            f"p99 {row['p99_ms']:7.1f} ms  ({row['rows']} rows = 2xx = seats_taken)"
+        )
+    last = figures["last_seats"]
+    print(
+        f"  hot / spread: {figures['ratio']:.2f}; last seats: {last['students_rushing']} students "
+        f"rushed {LAST_SEATS} seats, capacity {last['capacity']} = {last['rows_after']} rows"
+    )
