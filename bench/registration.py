@@ -151,7 +151,8 @@ def run(services, data, args, work_dir: Path, database_url: str) -> dict:
                 lists = [[_enroll(s, course_of(s)) for s in pool] for pool in round_pools]
                 # Rows committed inside the window: what the database did, whatever the
                 # clients' latency; the queue left by the run before is drained first.
-                before, _seats = rows.settled(courses_of[label])
+                rows.settled([hot, *spread])
+                before = rows.enrolled(courses_of[label])[0]
                 result = _run(services, lists, seconds, args, work_dir, "morning")
                 result["committed_in_window"] = rows.enrolled(courses_of[label])[0] - before
                 runs[label].append(result)
