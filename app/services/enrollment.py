@@ -273,7 +273,7 @@ def _take_free_seat(student_id: int, course_id: int, actor: Actor) -> Enrolled |
     Only for a student new to the course, when the course, read without a lock,
     has a seat and is open. Returns None, having written nothing, when that is
     not so, or when the seat went meanwhile (the transaction is then rolled back
-    and the student locked again).
+    and the student locked again; raises StudentNotFound if it was deleted meanwhile).
     """
     now = utcnow()
     course = db.session.execute(
@@ -309,7 +309,9 @@ def _take_free_seat(student_id: int, course_id: int, actor: Actor) -> Enrolled |
         seated = False
     if not seated:
         db.session.rollback()
-        lock_student(student_id)
+        if not lock_student(student_id):  # deleted while the lock was released
+            audit("enroll", student_id, [course_id], "unknown", actor=actor)
+            raise StudentNotFound(student_id)
         return None
     return Enrolled(enrollments={course_id: row}, changed={course_id})
 
