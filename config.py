@@ -203,6 +203,28 @@ def proxy_and_limit_settings(environ, app_env: str) -> dict:
     return settings
 
 
+# --- connection pooling (README "Configuration", docs/SCALING.md) -------------------
+
+DATABASE_POOLERS = ("none", "pgbouncer")
+
+
+def pooler_settings(environ, database_url: str) -> dict:
+    """``DATABASE_POOLER``: what sits between the service and PostgreSQL.
+
+    ``pgbouncer`` (a transaction pooler) hands each transaction to any server
+    connection, so the service must keep nothing on a connection between
+    transactions (see :func:`app.database.configure_pgbouncer`).
+    """
+    pooler = (environ.get("DATABASE_POOLER") or "none").strip().lower()
+    if pooler not in DATABASE_POOLERS:
+        raise RuntimeError(
+            f"DATABASE_POOLER must be one of {', '.join(DATABASE_POOLERS)}, not {pooler!r}"
+        )
+    if pooler != "none" and not database_url.startswith("postgresql"):
+        raise RuntimeError(f"DATABASE_POOLER={pooler} needs a PostgreSQL DATABASE_URL")
+    return {"DATABASE_POOLER": pooler}
+
+
 def load_config(environ=os.environ) -> dict:
     """Build the Flask configuration mapping from environment variables."""
     app_env = environ.get("APP_ENV", "development")
@@ -213,13 +235,12 @@ def load_config(environ=os.environ) -> dict:
         if app_env == "production":
             raise RuntimeError("SECRET_KEY must be set when APP_ENV=production")
         secret_key = "dev-only-not-secret"  # noqa: S105 - never used in production
+    database_url = normalize_database_url(environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     return {
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
-            environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-        ),
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "SQLITE_BUSY_TIMEOUT_SECONDS": float(environ.get("SQLITE_BUSY_TIMEOUT", "30")),
@@ -245,4 +266,5 @@ def load_config(environ=os.environ) -> dict:
         **web_settings(environ, app_env),
         **auth_settings(environ, app_env),
         **proxy_and_limit_settings(environ, app_env),
+        **pooler_settings(environ, database_url),
     }

@@ -57,6 +57,40 @@ def configure_postgresql(engine: Engine, statement_timeout_ms: int, connect_time
         cparams.setdefault("connect_timeout", connect_timeout_s)
 
 
+# --- behind a transaction pooler (DATABASE_POOLER=pgbouncer) -------------------------
+#
+# PgBouncer in transaction mode gives each transaction whichever server connection
+# is free, so nothing may live on a connection past its transaction: no prepared
+# statement (psycopg 3 prepares a statement on the server after a few runs of it),
+# no session setting (PgBouncer 1.18 refuses the ``options`` start-up parameter,
+# and a session SET would leak to other clients), no session advisory lock (the
+# service takes none). The statement timeout is then set per transaction.
+
+
+def configure_pgbouncer(engine: Engine, statement_timeout_ms: int, connect_timeout_s: int) -> None:
+    """Keep a PostgreSQL engine safe behind PgBouncer in transaction mode.
+
+    No server-side prepared statements, no start-up options, and each
+    transaction begins with ``SET LOCAL statement_timeout``, which ends with it.
+    Reads then run in a transaction too (see :func:`read_without_transaction`).
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect, _record, _cargs, cparams):
+        cparams["prepare_threshold"] = None
+        cparams.setdefault("connect_timeout", connect_timeout_s)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+
+
+def behind_pgbouncer(app: Flask) -> bool:
+    """Whether the app reaches PostgreSQL through PgBouncer (``DATABASE_POOLER``)."""
+    return app.config.get("DATABASE_POOLER") == "pgbouncer"
+
+
 def dispose_pool(app: Flask) -> None:
     """Forget pooled connections inherited from a parent process (call after a fork)."""
     with app.app_context():
@@ -76,9 +110,14 @@ def read_without_transaction() -> None:
     Under READ COMMITTED every statement takes its own snapshot even inside a
     transaction, so a read in autocommit sees exactly what it would see there.
     Registered on the resource blueprints, so routes without the database
-    (liveness, the OpenAPI document) never check a connection out.
+    (liveness, the OpenAPI document) never check a connection out. Behind
+    PgBouncer a read keeps its transaction: the statement timeout is set in it.
     """
-    if request.method in READ_METHODS and db.engine.dialect.name == "postgresql":
+    if (
+        request.method in READ_METHODS
+        and db.engine.dialect.name == "postgresql"
+        and not behind_pgbouncer(current_app)
+    ):
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
@@ -108,6 +147,12 @@ def register_database(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, current_app.config["SQLITE_BUSY_TIMEOUT_SECONDS"])
+        elif behind_pgbouncer(app):
+            configure_pgbouncer(
+                db.engine,
+                current_app.config["DB_STATEMENT_TIMEOUT_MS"],
+                current_app.config["DB_CONNECT_TIMEOUT_SECONDS"],
+            )
         elif db.engine.dialect.name == "postgresql":
             configure_postgresql(
                 db.engine,

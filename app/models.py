@@ -285,6 +285,10 @@ class Course(db.Model):
     enrollment_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     drop_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Its enrolled students, kept equal to the count of its enrolled rows by every
+    # write (app/services/enrollment.py): a free seat is taken with one conditional
+    # UPDATE of this column, the only moment the course's row is locked.
+    seats_taken: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     enrollments: Mapped[list[Enrollment]] = relationship(
         back_populates="course", cascade="all, delete-orphan", passive_deletes=True

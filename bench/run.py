@@ -6,6 +6,7 @@ Run from the repository root (``make bench`` does)::
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
     python -m bench.run --scale large --instances 2
     python -m bench.run --compare-scales     # both scales side by side, ratios in one run
+    python -m bench.run --instances 2 --pooler   # through PgBouncer (PostgreSQL only)
 
 ``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
 missing (and then dropped at the end), and its tables are emptied and reloaded.
@@ -17,6 +18,12 @@ the service's own ceiling (``GET /livez``), and printed as a table, written as
 JSON and drawn as a PNG chart in ``bench/results/`` (not committed: the figures
 that matter go to ``docs/PERFORMANCE.md``). The exit status is non-zero when any response
 is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
+
+``--pooler`` puts a private PgBouncer in transaction mode (``tests/support/pgbouncer.py``)
+between the instances and PostgreSQL, and runs them with ``DATABASE_POOLER=pgbouncer``.
+The registration-morning scenario (``bench/registration.py``, ``--only registration``)
+runs after the others: enrollments per second into one hot course and into spread-out
+courses, checked against the rows.
 """
 
 import argparse
@@ -36,10 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.pages import SortKey, encode_cursor
-from bench import dataset, loadgen
+from bench import dataset, loadgen, registration
+from tests.support.pgbouncer import PgBouncer
 from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
 RESULTS = ROOT / "bench" / "results"
+# Server connections PgBouncer keeps per database with --pooler (fewer than the workers
+# of two default instances: the point of a pooler).
+POOLER_POOL_SIZE = 8
 P99_LIMIT_MS = 2000.0
 REQUESTS_PER_THREAD = 2000
 
@@ -195,10 +206,22 @@ SCENARIOS = [
 # --- the service under test ----------------------------------------------------
 
 
-def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
+def start_service(
+    args, database_url: str, port: int | None, log_dir: Path, pooled: bool = False
+) -> GunicornServer:
     """Gunicorn with the production settings (gunicorn.conf.py) and the command line's overrides."""
-    # AUTH_MODE=none: the figures measure the service, not the token checks.
-    env = {"APP_ENV": "production", "AUTH_MODE": "none", "SECRET_KEY": "bench-only-secret"}
+    # AUTH_MODE=none: the figures measure the service, not the token checks. Every request
+    # then comes from one caller, so the per-caller write limit is raised out of the way
+    # (the limiter still runs): writes would otherwise measure 429 answers.
+    env = {
+        "APP_ENV": "production",
+        "AUTH_MODE": "none",
+        "SECRET_KEY": "bench-only-secret",
+        "RATELIMIT_WRITES": "1000000 per minute",
+        "RATELIMIT_GLOBAL": "1000000 per minute",
+    }
+    if pooled:
+        env["DATABASE_POOLER"] = "pgbouncer"
     if args.worker_class:
         env["GUNICORN_WORKER_CLASS"] = args.worker_class
     if args.threads:
@@ -333,6 +356,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--port", type=int, help="first port (one per instance; default: free test-range ports)"
     )
+    parser.add_argument(
+        "--pooler", action="store_true", help="through PgBouncer in transaction mode (PostgreSQL)"
+    )
+    parser.add_argument(
+        "--morning-connections", type=int, default=200, help="clients on registration morning"
+    )
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--only", help="comma-separated scenario names (default: all)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
@@ -345,8 +374,12 @@ def parse_args(argv=None):
     return args
 
 
-def load_and_serve(args, scale_name, database_url, work_dir):
-    """Load one scale (unless skipped) and start its gunicorn(s): (data, services)."""
+def load_and_serve(args, scale_name, database_url, work_dir, bouncers):
+    """Load one scale (unless skipped) and start its gunicorn(s): (data, services).
+
+    With ``--pooler`` the gunicorns reach the database through a private PgBouncer
+    (appended to ``bouncers``, for the caller to stop).
+    """
     scale = dataset.SCALES[scale_name]
     started = time.monotonic()
     if args.skip_load:
@@ -355,10 +388,14 @@ def load_and_serve(args, scale_name, database_url, work_dir):
         print(f"Loading {scale_name} data set ...", flush=True)
         data = dataset.load(database_url, scale)
         print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
+    service_url = database_url
+    if args.pooler:
+        bouncers.append(PgBouncer(database_url, pool_size=POOLER_POOL_SIZE).start())
+        service_url = bouncers[-1].url_for(database_url)
     services = []
     for index in range(args.instances):
         port = args.port + index if args.port else None
-        services.append(start_service(args, database_url, port, work_dir))
+        services.append(start_service(args, service_url, port, work_dir, pooled=args.pooler))
     return replace(data, tail_after=roster_tail_cursor(services[0].url, data)), services
 
 
@@ -413,18 +450,27 @@ def main(argv=None) -> int:
         for index, scale in enumerate(scales)
     }
     target = targets[scales[0]]
+    if args.pooler and target.backend != "postgresql":
+        print("--pooler needs BENCH_DATABASE_URL (PostgreSQL)", file=sys.stderr)
+        return 2
     scenarios = SCENARIOS
+    morning = True
     if args.only:
         wanted = {"livez", *args.only.split(",")}
         scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
+        morning = "registration" in wanted
     RESULTS.mkdir(parents=True, exist_ok=True)
     served = {}
+    bouncers = []
+    database_urls = {}
+    morning_figures = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
             for scale, scale_target in targets.items():
+                database_urls[scale] = scale_target.prepare(work_dir)
                 served[scale] = load_and_serve(
-                    args, scale, scale_target.prepare(work_dir), work_dir
+                    args, scale, database_urls[scale], work_dir, bouncers
                 )
             first_service = served[scales[0]][1][0]
             settings = effective_settings(first_service)
@@ -437,10 +483,18 @@ def main(argv=None) -> int:
                 flush=True,
             )
             rows = measure(args, scenarios, served, work_dir)
+            if morning:
+                data, services = served[scales[0]]
+                morning_figures = registration.run(
+                    services, data, args, work_dir, database_urls[scales[0]]
+                )
+                registration.print_figures(morning_figures)
         finally:
             for _data, services in served.values():
                 for service in services:
                     service.stop()
+            for bouncer in bouncers:
+                bouncer.stop()
             if not args.keep_database:
                 for scale_target in targets.values():
                     scale_target.cleanup()
@@ -452,7 +506,14 @@ def main(argv=None) -> int:
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "backend": target.backend,
         "scale": "+".join(scales),
-        "server": {"instances": args.instances, **settings, "ceiling_path": "/livez"},
+        "server": {
+            "instances": args.instances,
+            **settings,
+            "ceiling_path": "/livez",
+            "pooler": f"pgbouncer (transaction mode, {POOLER_POOL_SIZE} server connections)"
+            if args.pooler
+            else "none",
+        },
         "load": {
             "tool": args.tool,
             "connections": args.connections,
@@ -461,12 +522,15 @@ def main(argv=None) -> int:
         },
         "machine": machine,
         **by_scale[scales[-1]],
+        "registration_morning": morning_figures,
     }
     if args.compare_scales:
         result["by_scale"] = by_scale
     name = f"{target.backend}-{'-vs-'.join(scales)}"
     if args.instances > 1:
         name += f"-{args.instances}-instances"
+    if args.pooler:
+        name += "-pgbouncer"
     if args.tag:
         name += f"-{args.tag}"
     json_path = RESULTS / f"{name}.json"

@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import delete, event, null
+from sqlalchemy import delete, event, null, update
 
 from app.auth.identity import Identity
 from app.extensions import db
@@ -100,12 +100,17 @@ def make_course(app):
 
 @pytest.fixture
 def enroll_rows(app):
-    """Insert enrollments straight into the database."""
+    """Insert enrollments straight into the database (each course's seats_taken follows)."""
 
     def factory(student_id: int, *course_ids: int) -> None:
         with app.app_context():
             for course_id in course_ids:
                 db.session.add(Enrollment(student_id=student_id, course_id=course_id))
+            db.session.execute(
+                update(Course)
+                .where(Course.id.in_(course_ids))
+                .values(seats_taken=Course.seats_taken + 1)
+            )
             db.session.commit()
 
     return factory

@@ -53,7 +53,8 @@ def records(app):
     with app.app_context():
         own = Student(name="Own", email="own@example.edu", external_id=OWN_EXTERNAL_ID)
         other = Student(name="Other", email="other@example.edu", external_id="s2002")
-        course, free = Course(code="SHARED", title="Shared"), Course(code="FREE", title="Free")
+        course = Course(code="SHARED", title="Shared", seats_taken=2)
+        free = Course(code="FREE", title="Free")
         db.session.add_all([own, other, course, free])
         db.session.flush()
         for student in (own, other):

@@ -244,6 +244,9 @@ def new_records(engine) -> dict:
                 text("INSERT INTO student_courses (student_id, course_id) VALUES (:s, :c)"),
                 {"s": ids[key], "c": ids["course"]},
             )
+        connection.execute(
+            text("UPDATE courses SET seats_taken = 2 WHERE id = :c"), {"c": ids["course"]}
+        )
     return ids
 
 

@@ -199,6 +199,32 @@ def test_0006_adds_idempotency_keys_and_its_downgrade_keeps_every_other_row(migr
     assert scalar("SELECT count(*) FROM idempotency_keys") == 0
 
 
+def test_0009_fills_seats_taken_with_each_course_s_enrolled_rows_and_downgrades(migration_app):
+    flask_migrate.upgrade(revision="0005")
+    insert_baseline_rows(4)
+    db.session.execute(
+        text(
+            "INSERT INTO student_courses (student_id, course_id, status, enrolled_at, "
+            "waitlisted_at, dropped_at) VALUES "
+            "(1, 1, 'enrolled', CURRENT_TIMESTAMP, NULL, NULL), "
+            "(2, 1, 'enrolled', CURRENT_TIMESTAMP, NULL, NULL), "
+            "(3, 1, 'waitlisted', NULL, CURRENT_TIMESTAMP, NULL), "
+            "(4, 1, 'dropped', CURRENT_TIMESTAMP, NULL, CURRENT_TIMESTAMP), "
+            "(1, 2, 'enrolled', CURRENT_TIMESTAMP, NULL, NULL)"
+        )
+    )
+    db.session.commit()
+    courses = table_snapshot("courses")
+
+    flask_migrate.upgrade(revision="0009")
+
+    assert table_snapshot("courses", "id, seats_taken") == [(1, 2), (2, 1), (3, 0), (4, 0)]
+    assert table_snapshot("courses") == courses
+    flask_migrate.downgrade(revision="0005")
+    assert table_snapshot("courses") == courses
+    assert scalar("SELECT count(*) FROM student_courses") == 5
+
+
 @pytest.mark.slow
 def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     url = databases.new("cli")
@@ -210,7 +236,7 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
     head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     log = upgraded.stdout + upgraded.stderr
     # One linear chain: the lifecycle, identity's external_id, the trigram indexes, the
-    # idempotency keys, SQLite's ids and timestamps, then the roster's index.
+    # idempotency keys, SQLite's ids and timestamps, the roster's index, then seats_taken.
     steps = (
         "0001 -> 0002",
         "0002 -> 0003",
@@ -219,6 +245,7 @@ def test_flask_cli_upgrades_an_empty_database_to_head_with_no_drift(databases):
         "0005 -> 0006",
         "0006 -> 0007",
         "0007 -> 0008",
+        "0008 -> 0009",
     )
     for step in steps:
         assert f"Running upgrade {step}" in log

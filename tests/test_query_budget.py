@@ -25,7 +25,14 @@ def seed(app):
             course_ids = list(
                 db.session.scalars(
                     insert(Course).returning(Course.id),
-                    [{"code": f"C{n:04d}", "title": f"Course {n}"} for n in range(courses)],
+                    [
+                        {
+                            "code": f"C{n:04d}",
+                            "title": f"Course {n}",
+                            "seats_taken": students if n < per_student else 0,
+                        }
+                        for n in range(courses)
+                    ],
                 )
             )
             student_ids = list(
@@ -177,7 +184,31 @@ def test_course_roster_takes_three_statements(client, seed, count_queries, per_s
     assert len(statements) == 3
 
 
-@pytest.mark.parametrize("course_count", [1, 100])
+def test_enrolling_into_one_course_with_a_free_seat_takes_six_statements(
+    client, seed, count_queries, enrollment_pairs
+):
+    [student], [course] = seed(students=1, courses=1, per_student=0)
+    with client.application.app_context():
+        db.session.get(Course, course).capacity = 10
+        db.session.commit()
+
+    with count_queries() as statements:
+        response = client.post(f"/students/{student}/courses", json={"course_ids": [course]})
+
+    assert response.status_code == 201
+    assert enrollment_pairs() == {(student, course)}
+    # Was seven (the course locked second, then four statements under its lock). Lock
+    # the student, read the course's seats and the student's status in it (no lock),
+    # insert the enrollment, its history, then take the seat: the conditional UPDATE
+    # is the only statement that locks the course, and the commit follows it. Then
+    # the student for the answer.
+    assert len(statements) == 6
+    assert statements[4].startswith("UPDATE courses SET seats_taken")
+    with client.application.app_context():
+        assert db.session.get(Course, course).seats_taken == 1
+
+
+@pytest.mark.parametrize("course_count", [2, 100])
 def test_enrolling_in_many_courses_takes_a_fixed_number_of_statements(
     client, seed, count_queries, course_count, enrollment_pairs
 ):
@@ -195,13 +226,15 @@ def test_enrolling_in_many_courses_takes_a_fixed_number_of_statements(
     assert len(response.get_json()["courses"]) == course_count
     assert enrollment_pairs() == {(student, course_id) for course_id in course_ids}
     # Lock the student, lock the courses, their current statuses, seats taken and
-    # waiting, one multi-row insert, one multi-row history insert (new with
-    # statuses: every change is recorded), then the student for the answer.
-    assert len(statements) == 7
-    assert statements[5].startswith("INSERT INTO enrollment_history")
+    # waiting, each course's new seats_taken (one executemany: was not there before
+    # the maintained count), one multi-row insert, one multi-row history insert
+    # (every change is recorded), then the student for the answer.
+    assert len(statements) == 8
+    assert statements[4].startswith("UPDATE courses SET seats_taken")
+    assert statements[6].startswith("INSERT INTO enrollment_history")
 
 
-def test_dropping_takes_four_statements(client, seed, count_queries, enrollment_statuses):
+def test_dropping_takes_five_statements(client, seed, count_queries, enrollment_statuses):
     [student], [course] = seed(students=1, courses=1, per_student=1)
 
     with count_queries() as statements:
@@ -211,8 +244,9 @@ def test_dropping_takes_four_statements(client, seed, count_queries, enrollment_
     assert enrollment_statuses() == {(student, course): "dropped"}
     # Was two (a DELETE). A drop is kept and may promote, so: lock the course
     # (a freed seat must not be taken by anyone but the next waitlisted student),
-    # the enrollment's status with the course's counts, the update, the history.
-    assert len(statements) == 4
+    # the enrollment's status with the course's counts, the update, the course's
+    # seats_taken (a freed seat: added with the maintained count), the history.
+    assert len(statements) == 5
 
 
 @pytest.mark.parametrize("waiting", [1, 30])
@@ -234,8 +268,8 @@ def test_dropping_a_seat_with_students_waiting_adds_one_promotion(
     assert response.status_code == 204
     assert enrollment_statuses()[(student, course)] == "dropped"
     assert enrollment_statuses()[(others[0], course)] == "enrolled"
-    # The four of a drop, plus one UPDATE promoting the first in line, whatever the queue.
-    assert len(statements) == 5
+    # The five of a drop, plus one UPDATE promoting the first in line, whatever the queue.
+    assert len(statements) == 6
 
 
 @pytest.mark.skipif(

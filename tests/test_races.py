@@ -4,7 +4,9 @@ Each test releases many clients at the same instant (a barrier) against a
 database of its own, then checks the answers and the rows. Topologies: threads
 in one process (Flask's test client, as threaded workers would serve them), one
 gunicorn instance with 4 workers, and (on PostgreSQL) two gunicorn instances
-on different ports sharing one database.
+on different ports sharing one database, directly and through PgBouncer in
+transaction mode (``DATABASE_POOLER=pgbouncer``, fewer server connections than
+workers, so their transactions share server connections).
 """
 
 import itertools
@@ -19,9 +21,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.extensions import db
+from tests.support import pgbouncer
 from tests.support.databases import TEST_DATABASE_URL, assert_invariants, make_app
 from tests.support.servers import Figures, GunicornServer, Reply, create
 from tests.support.threads import run_at_once
+from tests.support.tools import require
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +36,12 @@ TOPOLOGIES = {  # name: (gunicorn instances, workers each); 0 instances: the app
     IN_PROCESS: (0, 0),
     "one-instance-4-workers": (1, 4),
     "two-instances-sharing-the-database": (2, 2),
+    "two-instances-through-pgbouncer": (2, 2),
 }
-POSTGRESQL_ONLY = "the shared-database topology runs in CI's PostgreSQL pass"
+THROUGH_PGBOUNCER = "two-instances-through-pgbouncer"
+POSTGRESQL_ONLY = "the shared-database topologies run in CI's PostgreSQL pass"
 GUNICORN_TOPOLOGIES = [name for name in TOPOLOGIES if name != IN_PROCESS]
+SHARED_DATABASE_TOPOLOGIES = ("two-instances-sharing-the-database", THROUGH_PGBOUNCER)
 
 
 class InProcessServer:
@@ -129,6 +136,12 @@ def cluster(request, databases, tmp_path_factory):
     if instances > 1 and databases.backend != "postgresql":
         pytest.skip(POSTGRESQL_ONLY)
     database_url = databases.migrated("race")
+    server_url, env = database_url, {}
+    bouncer = None
+    if request.param == THROUGH_PGBOUNCER:
+        require(pgbouncer.missing())
+        bouncer = pgbouncer.PgBouncer(database_url).start()
+        server_url, env = bouncer.url_for(database_url), {"DATABASE_POOLER": "pgbouncer"}
     if not instances:
         app = make_app(database_url)
         yield Cluster(database_url, [InProcessServer(app)])
@@ -139,7 +152,9 @@ def cluster(request, databases, tmp_path_factory):
     try:
         for _ in range(instances):
             log_dir = tmp_path_factory.mktemp("logs")
-            servers.append(GunicornServer(log_dir, database_url=database_url, workers=workers))
+            servers.append(
+                GunicornServer(log_dir, database_url=server_url, workers=workers, env=env)
+            )
             servers[-1].start()
         yield Cluster(database_url, servers)
         for server in servers:
@@ -147,6 +162,8 @@ def cluster(request, databases, tmp_path_factory):
     finally:
         for server in servers:
             server.stop()
+        if bouncer is not None:
+            bouncer.stop()
 
 
 def race(clients: int, action) -> list:
@@ -273,9 +290,11 @@ def lifecycle_topology(request) -> None:
     """Run the lifecycle races across two instances on PostgreSQL, four workers on SQLite.
 
     They take the churn's topology list, so both share the servers the module fixture
-    starts; SQLite's single writer makes a second instance no different.
+    starts; SQLite's single writer makes a second instance no different. On
+    PostgreSQL they run with and without PgBouncer in between.
     """
-    if TEST_DATABASE_URL and request.node.callspec.params["cluster"] != GUNICORN_TOPOLOGIES[1]:
+    topology = request.node.callspec.params["cluster"]
+    if TEST_DATABASE_URL and topology not in SHARED_DATABASE_TOPOLOGIES:
         pytest.skip("on PostgreSQL the lifecycle races run across two instances")
 
 

@@ -23,6 +23,7 @@ from app.services.enrollment import (
     lock_courses,
     promote,
     report_promotions,
+    store_seats_taken,
 )
 from app.services.errors import (
     CapacityBelowEnrolled,
@@ -98,6 +99,8 @@ def update_course(
     history = Changes(utcnow())
     with unique_or_raise(DuplicateCourseCode(changes.get("code"))):
         promoted = promote(course_id, capacity, tally, history, Reason.CAPACITY_RAISED)
+        if promoted:
+            store_seats_taken({course_id: tally})
         history.write()
         db.session.commit()
     report_promotions(course_id, promoted, Reason.CAPACITY_RAISED)

@@ -10,14 +10,25 @@ so no one ever sees a free seat while someone waits. Waitlist positions are
 not stored: they are that order.
 
 Locking. Every write locks the rows it decides on before it reads any count:
-the student first when it needs one (``FOR KEY SHARE`` to enroll, ``FOR
-UPDATE`` to delete), then the courses in id order (``FOR UPDATE``; a fixed
-order cannot deadlock). Counts and statuses are read by statements that start
-after the locks are granted, so under READ COMMITTED they see every change
-committed before. On SQLite a write request holds the database's write lock
-from its first statement (``BEGIN IMMEDIATE``), which serialises everything.
-The composite primary key of ``student_courses`` is the last guard against a
-pair stored twice.
+the student first when it needs one (``FOR NO KEY UPDATE`` to enroll, which
+serialises the requests of one student, ``FOR UPDATE`` to delete), then the
+courses in id order (``FOR UPDATE``; a fixed order cannot deadlock). Counts
+and statuses are read by statements that start after the locks are granted,
+so under READ COMMITTED they see every change committed before. On SQLite a
+write request holds the database's write lock from its first statement
+(``BEGIN IMMEDIATE``), which serialises everything. The composite primary key
+of ``student_courses`` is the last guard against a pair stored twice.
+
+Free seats. Enrolling a new student into one course that looks open with a
+seat left (registration morning: hundreds of students into one course) locks
+no course up front: the row and its history are written first, and the seat
+is taken last, by ``UPDATE courses SET seats_taken = seats_taken + 1`` under
+a condition that re-checks capacity and window on the row's latest version.
+The course's row lock is then held for that statement and the commit only.
+When the condition fails (a seat went meanwhile), the transaction is rolled
+back and the request is decided under the course locks as above.
+``courses.seats_taken`` is kept equal to the count of enrolled rows: every
+path that decides under the course locks writes the count it computed there.
 
 Every change and refusal is an audit event (:mod:`app.services.audit`) and is
 counted in the Prometheus counters of :mod:`app.metrics`.
@@ -27,7 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.metrics import (
@@ -71,15 +83,17 @@ ENROLLMENT_TIMES = (Enrollment.enrolled_at, Enrollment.waitlisted_at, Enrollment
 def lock_student(student_id: int, *, for_delete: bool = False) -> bool:
     """Lock a student row; whether it exists.
 
-    ``FOR KEY SHARE`` (enrolling) keeps the student from being deleted until the
-    transaction ends and lets other enrollments of it go ahead; ``FOR UPDATE``
-    (deleting) keeps any new enrollment of it out.
+    ``FOR NO KEY UPDATE`` (enrolling) keeps the student from being deleted until
+    the transaction ends and makes other enrollment requests of the same student
+    wait, so two requests never write the same pair at once; it does not block the
+    key checks of other students' rows. ``FOR UPDATE`` (deleting) keeps any new
+    enrollment of it out.
     """
     statement = select(Student.id).where(Student.id == student_id)
     if for_delete:
         statement = statement.with_for_update()
     else:
-        statement = statement.with_for_update(read=True, key_share=True)
+        statement = statement.with_for_update(key_share=True)
     return db.session.scalar(statement) is not None
 
 
@@ -124,6 +138,21 @@ def counts(course_ids: Iterable[int]) -> dict[int, Counts]:
     for course_id, status, number in db.session.execute(statement):
         setattr(found[course_id], status, number)
     return found
+
+
+def store_seats_taken(tallies: Mapping[int, Counts]) -> None:
+    """Write each locked course's enrolled count, as computed under its lock, to ``seats_taken``."""
+    if tallies:
+        courses = Course.__table__
+        db.session.execute(
+            update(courses)
+            .where(courses.c.id == bindparam("locked_id"))
+            .values(seats_taken=bindparam("enrolled")),
+            [
+                {"locked_id": course_id, "enrolled": tally.enrolled}
+                for course_id, tally in sorted(tallies.items())
+            ],
+        )
 
 
 def free_seats(capacity: int | None, enrolled: int) -> int | None:
@@ -232,6 +261,80 @@ class Enrolled:
     changed: set[int]
 
 
+def _new_enrollment(student_id: int, course_id: int, status: str, now: datetime) -> dict:
+    """The row of an enrollment made now, every column given."""
+    row = {"enrolled_at": None, "waitlisted_at": None, "dropped_at": None, f"{status}_at": now}
+    return {"student_id": student_id, "course_id": course_id, "status": status, **row}
+
+
+def _take_free_seat(student_id: int, course_id: int, actor: Actor) -> Enrolled | None:
+    """Enroll a locked student into a course with a free seat, locking the course last.
+
+    Only for a student new to the course, when the course, read without a lock,
+    has a seat and is open. Returns None, having written nothing, when that is
+    not so, or when the seat went meanwhile (the transaction is then rolled back
+    and the student locked again; raises StudentNotFound if it was deleted meanwhile).
+    """
+    now = utcnow()
+    course = db.session.execute(
+        select(
+            Course.capacity,
+            Course.seats_taken,
+            Course.enrollment_opens_at,
+            Course.enrollment_closes_at,
+            Enrollment.status,
+        )
+        .outerjoin(
+            Enrollment,
+            and_(Enrollment.course_id == Course.id, Enrollment.student_id == student_id),
+        )
+        .where(Course.id == course_id)
+    ).one_or_none()
+    if (
+        course is None
+        or course.status is not None
+        or free_seats(course.capacity, course.seats_taken) == 0
+        or not enrollment_is_open(course, now)
+    ):
+        return None
+    row = _new_enrollment(student_id, course_id, Status.ENROLLED, now)
+    changes = Changes(now)
+    changes.add(student_id, course_id, None, Status.ENROLLED, actor.name, Reason.REQUESTED)
+    try:
+        db.session.execute(insert(Enrollment.__table__), [row])
+        changes.write()
+        # The only statement that locks the course; the commit follows.
+        seated = db.session.execute(take_seat(course_id, now)).rowcount == 1
+    except IntegrityError:  # the course was deleted meanwhile
+        seated = False
+    if not seated:
+        db.session.rollback()
+        if not lock_student(student_id):  # deleted while the lock was released
+            audit("enroll", student_id, [course_id], "unknown", actor=actor)
+            raise StudentNotFound(student_id)
+        return None
+    return Enrolled(enrollments={course_id: row}, changed={course_id})
+
+
+def take_seat(course_id: int, now: datetime):
+    """Count one more enrolled student in a course, if it has a free seat and is open at ``now``.
+
+    Under READ COMMITTED an UPDATE that waited for the row's lock checks its
+    condition again on the latest version: it never takes a seat that is gone.
+    """
+    return (
+        update(Course)
+        .where(
+            Course.id == course_id,
+            or_(Course.capacity.is_(None), Course.seats_taken < Course.capacity),
+            or_(Course.enrollment_opens_at.is_(None), Course.enrollment_opens_at <= now),
+            or_(Course.enrollment_closes_at.is_(None), Course.enrollment_closes_at > now),
+        )
+        .values(seats_taken=Course.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _enroll(
     student_id: int, course_ids: Iterable[int], *, waitlist: bool, override: bool, actor: Actor
 ) -> Enrolled:
@@ -243,6 +346,19 @@ def _enroll(
     if not lock_student(student_id):
         audit("enroll", student_id, wanted, "unknown", actor=actor)
         raise StudentNotFound(student_id)
+    if len(wanted) == 1 and not override:
+        seated = _take_free_seat(student_id, wanted[0], actor)
+        if seated is not None:
+            return seated
+    return _enroll_under_course_locks(
+        student_id, wanted, waitlist=waitlist, override=override, actor=actor
+    )
+
+
+def _enroll_under_course_locks(
+    student_id: int, wanted: list[int], *, waitlist: bool, override: bool, actor: Actor
+) -> Enrolled:
+    """Decide an enrollment request of a locked student with its courses locked (no commit)."""
     courses = lock_courses(wanted)
     unknown = sorted(set(wanted) - {course.id for course in courses})
     if unknown:
@@ -285,6 +401,12 @@ def _enroll(
         ENROLLMENTS_REFUSED_CAPACITY.inc()
         raise CoursesFull([(c.id, c.code, c.capacity) for c in full], waitlist=waitlist)
 
+    for course_id, (status, _reason) in decided.items():
+        if status == Status.ENROLLED:
+            tallies[course_id].enrolled += 1
+    store_seats_taken(
+        {c: tallies[c] for c, (status, _reason) in decided.items() if status == Status.ENROLLED}
+    )
     changes = Changes(now)
     new_rows, moves = [], {Status.ENROLLED: [], Status.WAITLISTED: []}
     for course_id, (status, reason) in decided.items():
@@ -443,9 +565,11 @@ def drop(student_id: int, course_id: int, *, actor: Actor, override: bool = Fals
     )
     changes.add(student_id, course_id, status, Status.DROPPED, actor.name, reason)
     promoted = []
-    if status == Status.ENROLLED and found.waitlist_count:
+    if status == Status.ENROLLED:
         tally = Counts(enrolled=found.enrolled_count - 1, waitlisted=found.waitlist_count)
-        promoted = promote(course_id, course.capacity, tally, changes, Reason.PROMOTED)
+        if found.waitlist_count:
+            promoted = promote(course_id, course.capacity, tally, changes, Reason.PROMOTED)
+        store_seats_taken({course_id: tally})
     changes.write()
     db.session.commit()
     audit("unenroll", student_id, [course_id], "dropped", actor=actor)

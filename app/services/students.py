@@ -23,6 +23,7 @@ from app.services.enrollment import (
     lock_student,
     promote,
     report_promotions,
+    store_seats_taken,
 )
 from app.services.errors import DuplicateStudent, StudentNotFound
 
@@ -112,6 +113,7 @@ def delete_student(
         course.id: promote(course.id, course.capacity, tallies[course.id], changes, Reason.PROMOTED)
         for course in seated
     }
+    store_seats_taken(tallies)
     changes.write()
     db.session.commit()
     if statuses:

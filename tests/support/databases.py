@@ -178,14 +178,15 @@ def flask_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def assert_invariants(database_url: str, server: GunicornServer) -> None:
-    """No course over capacity, no orphans, each enrolled_count equal to its enrolled rows."""
+    """No course over capacity, no orphans, enrolled counts and seats_taken equal to the rows."""
     engine = create_engine(database_url, poolclass=NullPool)
     with engine.connect() as connection:
         courses = connection.execute(
             text(
-                "SELECT c.id, c.capacity, count(e.student_id) AS enrolled FROM courses c "
+                "SELECT c.id, c.capacity, c.seats_taken, count(e.student_id) AS enrolled "
+                "FROM courses c "
                 "LEFT JOIN student_courses e ON e.course_id = c.id AND e.status = 'enrolled' "
-                "GROUP BY c.id, c.capacity"
+                "GROUP BY c.id, c.capacity, c.seats_taken"
             )
         ).all()
         orphans = connection.execute(
@@ -200,6 +201,7 @@ def assert_invariants(database_url: str, server: GunicornServer) -> None:
     assert orphans == 0
     for course in courses:
         assert course.capacity is None or course.enrolled <= course.capacity, course
+        assert course.seats_taken == course.enrolled, course
         assert server.get(f"/courses/{course.id}").body["enrolled_count"] == course.enrolled
 
 
