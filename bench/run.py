@@ -11,11 +11,24 @@ missing (and then dropped at the end), and its tables are emptied and reloaded.
 Without it the data set goes to a temporary SQLite file.
 
 Every scenario is measured against the same gunicorn (started by the test
-suite's launcher, on free ports of ``TEST_PORT_MIN``..``TEST_PORT_MAX``), next to
-the service's own ceiling (``GET /livez``), and printed as a table, written as
-JSON and drawn as a PNG chart in ``bench/results/`` (not committed: the figures
-that matter go to ``docs/PERFORMANCE.md``). The exit status is non-zero when any response
-is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
+suite's launcher, on free ports of ``TEST_PORT_MIN``..``TEST_PORT_MAX``). Beside
+it, with the same gunicorn settings on the same database, run the references of
+``bench/reference.py``: a bare Flask ``/livez`` and a lean Flask + psycopg app
+serving the same reads. A scenario with a reference is measured in turns
+(reference, service, service, reference, ...) so that a noisy machine weighs
+on both alike, and reported as a ratio to it; the other scenarios as a ratio
+to the bare ``/livez``. The ``jwt`` scenarios run the same reads against a
+second service in ``AUTH_MODE=jwt`` (a JWKS served over HTTP, a signed token
+on every request). The ``memory`` scenario serves the mixed workload from a
+fresh service and reads each worker's resident memory after 10,000 and after
+100,000 requests.
+
+The results are printed as a table, written as JSON and drawn as a PNG chart
+in ``bench/results/`` (not committed: the figures that matter go to
+``docs/PERFORMANCE.md``). The exit status is non-zero when any response is a
+5xx, a request fails at the socket level, or a p99 exceeds 2 seconds; with
+``--check-targets`` also when a ratio misses its target or memory grows by
+more than 10 %.
 """
 
 import argparse
@@ -39,15 +52,34 @@ from tests.support.servers import GUNICORN, ROOT, GunicornServer
 RESULTS = ROOT / "bench" / "results"
 P99_LIMIT_MS = 2000.0
 REQUESTS_PER_THREAD = 2000
+# The service and the reference apps run under the same settings (gunicorn.conf.py).
+SERVE = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048")
+SERVICE_APP = "wsgi:app"
+REFERENCE_APPS = {"bare": "bench.reference:bare", "lean": "bench.reference:lean"}
+# Every production feature stays on; the global limit per client address is raised
+# so that the load generator (one address) is counted but never refused.
+BENCH_RATE_LIMIT = "100000000 per minute"
+MEMORY_CHECKPOINTS = (10_000, 100_000)
+MEMORY_GROWTH_LIMIT = 0.10
 
 
 @dataclass
 class Scenario:
-    """A named workload: per-thread request lists built from the data set."""
+    """A named workload: per-thread request lists built from the data set.
+
+    ``reference`` names the app it is measured against in turns (``bare`` or
+    ``lean``), and ``target`` the ratio to it that the service should reach;
+    scenarios without one are reported against the bare ``/livez``. ``service``
+    names the server that answers it (``service``, or ``jwt`` for the
+    ``AUTH_MODE=jwt`` one).
+    """
 
     name: str
     label: str
     build: object  # (data_set, thread_index, threads, rng) -> list of (method, path, body)
+    reference: str | None = None
+    target: float | None = None
+    service: str = "service"
     requests_per_thread: int = REQUESTS_PER_THREAD
     result: dict = field(default_factory=dict)
 
@@ -142,36 +174,100 @@ def mixed(data, thread, threads, rng):
 
 
 SCENARIOS = [
-    Scenario("livez", "GET /livez (ceiling)", livez),
-    Scenario("student", "GET /students/{id}", single_student),
-    Scenario("student_courses", "GET /students/{id}/courses", student_courses),
-    Scenario("student_list", "GET /students?page_size=100", student_list),
+    Scenario("livez", "GET /livez", livez, reference="bare", target=0.8),
+    Scenario("student", "GET /students/{id}", single_student, reference="lean", target=0.75),
+    Scenario(
+        "student_courses",
+        "GET /students/{id}/courses",
+        student_courses,
+        reference="lean",
+        target=0.75,
+    ),
+    Scenario(
+        "student_list", "GET /students?page_size=100", student_list, reference="lean", target=0.6
+    ),
+    Scenario(
+        "student_jwt",
+        "GET /students/{id} (jwt)",
+        single_student,
+        reference="lean",
+        target=0.75,
+        service="jwt",
+    ),
+    Scenario(
+        "student_courses_jwt",
+        "GET /students/{id}/courses (jwt)",
+        student_courses,
+        reference="lean",
+        target=0.75,
+        service="jwt",
+    ),
     Scenario("roster_last_page", "GET /courses/{big}/students last page", roster_last_page),
     Scenario("enroll_cycle", "POST + DELETE enrollment", enroll_cycle),
     Scenario("mixed", "mixed frontend workload", mixed),
 ]
+# Measured on a fresh service of its own (see ``measure_memory``).
+MEMORY_SCENARIO = "memory"
 
 
-# --- the service under test ----------------------------------------------------
+# --- the servers ----------------------------------------------------------------
 
 
-def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
-    """Gunicorn with the production settings (gunicorn.conf.py) and the command line's overrides."""
-    # AUTH_MODE=none: the figures measure the service, not the token checks.
-    env = {"APP_ENV": "production", "AUTH_MODE": "none", "SECRET_KEY": "bench-only-secret"}
+def service_env(args, auth: dict | None = None) -> dict[str, str]:
+    """The service's production environment (and the references'), with the command line's."""
+    env = {
+        "APP_ENV": "production",
+        "AUTH_MODE": "none",
+        "SECRET_KEY": "bench-only-secret",
+        "RATELIMIT_GLOBAL": BENCH_RATE_LIMIT,
+        **(auth or {}),
+    }
     if args.worker_class:
         env["GUNICORN_WORKER_CLASS"] = args.worker_class
     if args.threads:
         env["GUNICORN_THREADS"] = str(args.threads)
-    command = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048", "wsgi:app")
+    return env
+
+
+def start_server(
+    args, app: str, database_url: str, port: int | None, log_dir: Path, auth: dict | None = None
+) -> GunicornServer:
+    """Gunicorn serving ``app`` with gunicorn.conf.py and the command line's overrides."""
     return GunicornServer(
         log_dir,
         database_url=database_url,
         port=port,
         workers=args.workers,
-        env=env,
-        command=command,
+        env=service_env(args, auth),
+        command=(*SERVE, app),
     ).start()
+
+
+def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
+    """The service with the production settings (``AUTH_MODE=none``: a gateway checks callers)."""
+    return start_server(args, SERVICE_APP, database_url, port, log_dir)
+
+
+class JwtCaller:
+    """An identity provider serving its JWKS over HTTP, and an admin's token signed by it."""
+
+    def __init__(self):
+        from tests.support.identity_provider import IdentityProvider
+
+        self.provider = IdentityProvider()
+        self.token = self.provider.token("bench-admin", ["admin"], lifetime=24 * 3600)
+
+    def settings(self) -> dict[str, str]:
+        """The service's AUTH_MODE=jwt environment."""
+        return self.provider.settings()
+
+    def headers(self) -> dict[str, str]:
+        """What every request carries."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def stop(self) -> None:
+        """Take the JWKS server down."""
+        self.provider.stop()
 
 
 def effective_settings(server: GunicornServer) -> dict:
@@ -195,25 +291,125 @@ def effective_settings(server: GunicornServer) -> dict:
 # --- running and reporting ----------------------------------------------------
 
 
-def run_scenario(scenario, data, services, args, work_dir: Path) -> dict:
-    """Warm up, then measure one scenario against every service at once."""
+def drive(servers, name: str, lists, args, work_dir: Path, seconds: float, headers=None) -> dict:
+    """One load run of ``seconds`` against every instance of ``servers`` at once."""
+    runs = []
+    for index, server in enumerate(servers):
+        # With several instances the connections are split between them.
+        own = lists[index :: len(servers)]
+        prefix = work_dir / f"{name}-{server.port}"
+        loadgen.write_request_files(prefix, own)
+        runs.append(loadgen.start(args.tool, server.url, prefix, len(own), seconds, headers))
+    return loadgen.combine([loadgen.finish(run) for run in runs])
+
+
+def request_lists(scenario_name: str, build, data, args) -> list:
+    """The per-connection request lists of a scenario (the same for the service and references)."""
     threads = args.connections
-    rng = random.Random(f"{args.seed}-{scenario.name}")
-    lists = [scenario.build(data, thread, threads, rng) for thread in range(threads)]
-    results = []
-    for warmup, seconds in ((True, args.warmup), (False, args.duration)):
-        if not seconds:
-            continue
-        runs = []
-        for index, service in enumerate(services):
-            # With several instances the connections are split between them.
-            own = lists[index :: len(services)]
-            prefix = work_dir / f"{scenario.name}-{service.port}"
-            loadgen.write_request_files(prefix, own)
-            runs.append(loadgen.start(args.tool, service.url, prefix, len(own), seconds))
-        results = [loadgen.finish(run) for run in runs]
-        del warmup  # warm-up results are discarded
-    return loadgen.combine(results)
+    rng = random.Random(f"{args.seed}-{scenario_name}")
+    return [build(data, thread, threads, rng) for thread in range(threads)]
+
+
+def run_scenario(scenario, data, servers, args, work_dir: Path, headers=None) -> dict:
+    """Warm up, then measure one scenario against every instance of the service at once."""
+    lists = request_lists(scenario.name, scenario.build, data, args)
+    if args.warmup:
+        drive(servers, scenario.name, lists, args, work_dir, args.warmup, headers)
+    return drive(servers, scenario.name, lists, args, work_dir, args.duration, headers)
+
+
+def run_in_turns(scenario, data, servers, references, args, work_dir: Path, headers=None) -> dict:
+    """Measure the service and its reference in alternating turns; the ratio of their rates.
+
+    Each side is warmed up, then measured for ``args.duration`` in all, in
+    ``args.rounds`` turns: reference then service, service then reference, and
+    so on, so that whatever else the machine does weighs on both alike.
+    """
+    lists = request_lists(scenario.name, scenario.build, data, args)
+    sides = {"service": servers, "reference": references}
+    if args.warmup:
+        for side, instances in sides.items():
+            drive(instances, f"{scenario.name}-{side}", lists, args, work_dir, args.warmup, headers)
+    turns = {"service": [], "reference": []}
+    seconds = args.duration / args.rounds
+    for round_index in range(args.rounds):
+        order = ("reference", "service") if round_index % 2 == 0 else ("service", "reference")
+        for side in order:
+            name = f"{scenario.name}-{side}"
+            turns[side].append(drive(sides[side], name, lists, args, work_dir, seconds, headers))
+    row = loadgen.in_turn(turns["service"])
+    reference = loadgen.in_turn(turns["reference"])
+    row["reference"] = scenario.reference
+    row["reference_rps"] = reference["rps"]
+    row["reference_p99_ms"] = reference["p99_ms"]
+    row["reference_non_2xx"] = reference["requests"] - reference["status_2xx"]
+    row["ratio"] = row["rps"] / reference["rps"] if reference["rps"] else 0.0
+    row["round_ratios"] = [
+        service["rps"] / ref["rps"] if ref["rps"] else 0.0
+        for service, ref in zip(turns["service"], turns["reference"], strict=True)
+    ]
+    row["target"] = scenario.target
+    return row
+
+
+# --- memory -------------------------------------------------------------------
+
+
+def resident_kib(pid: int) -> int:
+    """A process's resident memory (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def measure_memory(data, args, database_url: str, work_dir: Path) -> dict:
+    """Each worker's resident memory after 10,000 and after 100,000 requests (mixed workload).
+
+    A fresh service, so the counts start at zero; the load runs in slices of a
+    few seconds until the total passes each checkpoint, then every worker's
+    VmRSS is read.
+    """
+    checkpoints = [round(count * args.memory_scale) for count in MEMORY_CHECKPOINTS]
+    server = start_service(args, database_url, None, work_dir)
+    try:
+        lists = request_lists(MEMORY_SCENARIO, mixed, data, args)
+        served, runs, readings = 0, [], []
+        for checkpoint in checkpoints:
+            while served < checkpoint:
+                run = drive([server], MEMORY_SCENARIO, lists, args, work_dir, args.memory_slice)
+                if not run["requests"]:
+                    raise RuntimeError("the memory scenario completed no request")
+                served += run["requests"]
+                runs.append(run)
+            resident = {pid: resident_kib(pid) for pid in server.worker_pids()}
+            readings.append({"requests": served, "rss_kib": resident})
+    finally:
+        server.stop()
+    first, last = readings
+    workers = []
+    for pid, before in first["rss_kib"].items():
+        after = last["rss_kib"].get(pid)
+        workers.append(
+            {
+                "pid": pid,
+                "rss_kib_first": before,
+                "rss_kib_last": after,
+                "growth": None if after is None else after / before - 1,
+            }
+        )
+    row = loadgen.in_turn(runs)
+    row.update(
+        label=f"memory: mixed workload, RSS after {first['requests']:,} and "
+        f"{last['requests']:,} requests",
+        checkpoints=[reading["requests"] for reading in readings],
+        workers=workers,
+        max_growth=max(
+            (worker["growth"] for worker in workers if worker["growth"] is not None), default=None
+        ),
+        target=MEMORY_GROWTH_LIMIT,
+    )
+    return row
 
 
 def machine_info(database_url: str) -> dict:
@@ -238,22 +434,56 @@ def machine_info(database_url: str) -> dict:
     return info
 
 
+def verdict(row: dict) -> str:
+    """Whether a ratio meets its target, in a word (blank without a target)."""
+    if row.get("target") is None:
+        return ""
+    return "meets" if row["ratio"] >= row["target"] else "BELOW"
+
+
 def print_table(result: dict) -> None:
-    """The results as a plain table on stdout."""
+    """The results as a plain table on stdout, then the memory readings."""
     header = (
-        f"{'scenario':42} {'req/s':>8} {'vs ceiling':>10} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'non-2xx':>8} {'5xx':>5} {'errors':>6}"
+        f"{'scenario':34} {'req/s':>7} {'against':>12} {'ref req/s':>9} {'ratio':>6} "
+        f"{'target':>6} {'':5} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'5xx':>4} "
+        f"{'errors':>6}"
     )
     print(header)
     print("-" * len(header))
-    for name, row in result["scenarios"].items():
+    for row in result["scenarios"].values():
+        if "workers" in row:
+            continue
+        target = f"{row['target']:.2f}" if row.get("target") is not None else ""
         print(
-            f"{row['label']:42} {row['rps']:>8.0f} {row['ratio_to_ceiling']:>9.0%} "
-            f"{row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
-            f"{row['status_4xx'] + row['status_other']:>8} {row['status_5xx']:>5} "
+            f"{row['label']:34} {row['rps']:>7.0f} {row['against']:>12} "
+            f"{row['reference_rps']:>9.0f} {row['ratio']:>6.2f} {target:>6} {verdict(row):5} "
+            f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
+            f"{row['status_4xx'] + row['status_other']:>7} {row['status_5xx']:>4} "
             f"{row['socket_errors'] + row['timeouts']:>6}"
         )
-        del name
+    memory = result["scenarios"].get(MEMORY_SCENARIO)
+    if memory:
+        first, last = memory["checkpoints"]
+        print(f"\nWorker RSS (MiB) after {first:,} and {last:,} requests ({memory['rps']:.0f}/s):")
+        for worker in memory["workers"]:
+            after = worker["rss_kib_last"]
+            print(
+                f"  worker {worker['pid']}: {worker['rss_kib_first'] / 1024:.1f} -> "
+                + ("gone" if after is None else f"{after / 1024:.1f} ({worker['growth']:+.1%})")
+            )
+
+
+def missed_targets(result: dict) -> list[str]:
+    """The ratios below their targets, and memory that grew past its limit."""
+    missed = []
+    for row in result["scenarios"].values():
+        if "workers" in row:
+            if row["max_growth"] is None or row["max_growth"] > MEMORY_GROWTH_LIMIT:
+                missed.append(f"{row['label']}: a worker grew by more than 10 % (or was replaced)")
+        elif verdict(row) == "BELOW":
+            ratio = f"{row['ratio']:.2f} of {row['against']}"
+            missed.append(f"{row['label']}: {ratio} < {row['target']}")
+    return missed
 
 
 def failures(result: dict) -> list[str]:
@@ -278,6 +508,21 @@ def parse_args(argv=None):
     parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="default")
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="turns of service and reference in a run"
+    )
+    parser.add_argument(
+        "--memory-scale",
+        type=float,
+        default=1.0,
+        help="multiply the memory scenario's 10,000 and 100,000 requests (a quick check: 0.1)",
+    )
+    parser.add_argument(
+        "--memory-slice", type=float, default=5, help="seconds per load slice (memory scenario)"
+    )
+    parser.add_argument(
+        "--check-targets", action="store_true", help="fail when a ratio misses its target"
+    )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
     parser.add_argument("--worker-class", help="gunicorn worker class (default: gunicorn.conf.py)")
@@ -289,7 +534,9 @@ def parse_args(argv=None):
         "--port", type=int, help="first port (one per instance; default: free test-range ports)"
     )
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--only", help="comma-separated scenario names (default: all)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario names, memory included (default: all)"
+    )
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--tag", default="", help="suffix for the result file names")
@@ -300,16 +547,49 @@ def parse_args(argv=None):
     return args
 
 
+def measure_scenarios(scenarios, data, servers, args, work_dir: Path, jwt) -> dict:
+    """Every scenario's row: measured in turns with its reference, or alone."""
+    rows = {}
+    for scenario in scenarios:
+        service = servers[scenario.service]
+        headers = jwt.headers() if scenario.service == "jwt" else None
+        reference = servers.get(scenario.reference)
+        if reference:
+            row = run_in_turns(scenario, data, service, reference, args, work_dir, headers)
+            row["against"] = scenario.reference
+        else:
+            row = run_scenario(scenario, data, service, args, work_dir, headers)
+        row["label"] = scenario.label
+        rows[scenario.name] = row
+        against = f"  {row['ratio']:.2f} of {scenario.reference}" if reference else ""
+        print(
+            f"  {scenario.label:40} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms{against}",
+            flush=True,
+        )
+    # The rest are weighed against the bare /livez, measured in the same run.
+    bare = rows["livez"].get("reference_rps") or rows["livez"]["rps"] or 1
+    for row in rows.values():
+        if "ratio" not in row:
+            row.update(against="bare /livez", reference_rps=bare, ratio=row["rps"] / bare)
+    return rows
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     scale = dataset.SCALES[args.scale]
     target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
-    scenarios = SCENARIOS
-    if args.only:
-        wanted = {"livez", *args.only.split(",")}
-        scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
+    wanted = {"livez", *args.only.split(",")} if args.only else None
+    scenarios = [s for s in SCENARIOS if wanted is None or s.name in wanted]
+    with_memory = wanted is None or MEMORY_SCENARIO in wanted
+    if target.backend != "postgresql":
+        # The lean reference speaks psycopg; SQLite reads are weighed against the bare /livez.
+        print("SQLite: no lean reference (PostgreSQL only), reads are compared with bare /livez")
+        for scenario in scenarios:
+            if scenario.reference == "lean":
+                scenario.reference = scenario.target = None
     RESULTS.mkdir(parents=True, exist_ok=True)
-    services = []
+    servers: dict[str, list[GunicornServer]] = {}
+    jwt = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
@@ -321,33 +601,43 @@ def main(argv=None) -> int:
                 print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
                 data = dataset.load(database_url, scale)
                 print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
-            for index in range(args.instances):
-                port = args.port + index if args.port else None
-                services.append(start_service(args, database_url, port, work_dir))
-            settings = effective_settings(services[0])
+            ports = [args.port + index if args.port else None for index in range(args.instances)]
+            servers["service"] = [
+                start_service(args, database_url, port, work_dir) for port in ports
+            ]
+            for name in sorted({s.reference for s in scenarios if s.reference}):
+                servers[name] = [
+                    start_server(args, REFERENCE_APPS[name], database_url, None, work_dir)
+                    for _ in range(args.instances)
+                ]
+            if any(scenario.service == "jwt" for scenario in scenarios):
+                jwt = JwtCaller()
+                servers["jwt"] = [
+                    start_server(args, SERVICE_APP, database_url, None, work_dir, jwt.settings())
+                    for _ in range(args.instances)
+                ]
+            settings = effective_settings(servers["service"][0])
             machine = machine_info(target.url)
             print(
                 f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
-                f"{settings['worker_class']} workers x {settings['threads']} threads; "
+                f"{settings['worker_class']} workers x {settings['threads']} threads "
+                f"(references: {', '.join(n for n in servers if n in REFERENCE_APPS) or 'none'}); "
                 f"load from {args.tool}, {args.connections} connections, "
-                f"{args.duration:g} s per scenario",
+                f"{args.duration:g} s per scenario and side, in {args.rounds} turns",
                 flush=True,
             )
-            rows = {}
-            for scenario in scenarios:
-                row = run_scenario(scenario, data, services, args, work_dir)
-                row["label"] = scenario.label
-                rows[scenario.name] = row
-                print(
-                    f"  {scenario.label:42} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms",
-                    flush=True,
-                )
-            ceiling_rps = rows["livez"]["rps"] or 1
-            for row in rows.values():
-                row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
+            rows = measure_scenarios(scenarios, data, servers, args, work_dir, jwt)
+            for group in servers.values():
+                for server in group:
+                    server.stop()
+            if with_memory:
+                rows[MEMORY_SCENARIO] = measure_memory(data, args, database_url, work_dir)
         finally:
-            for service in services:
-                service.stop()
+            for group in servers.values():
+                for server in group:
+                    server.stop()
+            if jwt is not None:
+                jwt.stop()
             if not args.keep_database:
                 target.cleanup()
     result = {
@@ -356,12 +646,13 @@ def main(argv=None) -> int:
         "backend": target.backend,
         "scale": args.scale,
         "data": data.as_dict(),
-        "server": {"instances": args.instances, **settings, "ceiling_path": "/livez"},
+        "server": {"instances": args.instances, **settings, "references": REFERENCE_APPS},
         "load": {
             "tool": args.tool,
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "rounds": args.rounds,
         },
         "machine": machine,
         "scenarios": rows,
@@ -383,9 +674,12 @@ def main(argv=None) -> int:
         png = chart.draw(result, RESULTS / f"{name}.png")
         print(f"\nWrote {json_path.relative_to(ROOT)} and {png.relative_to(ROOT)}")
     problems = failures(result)
+    missed = missed_targets(result)
+    for line in missed:
+        print(f"{'FAIL' if args.check_targets else 'below target:'} {line}", file=sys.stderr)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if problems or (args.check_targets and missed) else 0
 
 
 if __name__ == "__main__":
