@@ -93,7 +93,10 @@ def release_session(_error: BaseException | None = None) -> None:
     transaction anyway, so the connection is invalidated instead. A
     ``teardown_request`` hook: Flask runs those before any
     ``teardown_appcontext`` hook, so this comes before Flask-SQLAlchemy's.
+    A request that never used the database (``/livez``) has no session to end.
     """
+    if not db.session.registry.has():
+        return
     try:
         db.session.close()
     except (OperationalError, InterfaceError) as error:

@@ -24,6 +24,8 @@ def production_client():
         APP_ENV="production",
         AUTH_MODE="none",
         SECRET_KEY="bench-only-secret",  # noqa: S106 - a throwaway local process
+        # Limits on (counted per request), but never refusing the one local client.
+        RATELIMIT_GLOBAL="100000000 per minute",
         DATABASE_URL=normalize_database_url(os.environ["BENCH_DATABASE_URL"]),
     )
     from app import create_app
