@@ -56,8 +56,8 @@ REQUESTS_PER_THREAD = 2000
 SERVE = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048")
 SERVICE_APP = "wsgi:app"
 REFERENCE_APPS = {"bare": "bench.reference:bare", "lean": "bench.reference:lean"}
-# Every production feature stays on; the global limit per client address is raised
-# so that the load generator (one address) is counted but never refused.
+# With --rate-limits memory or redis the limits count every request, with the global
+# limit per client address raised so that the load generator (one address) is never refused.
 BENCH_RATE_LIMIT = "100000000 per minute"
 MEMORY_CHECKPOINTS = (10_000, 100_000)
 MEMORY_GROWTH_LIMIT = 0.10
@@ -213,13 +213,28 @@ MEMORY_SCENARIO = "memory"
 # --- the servers ----------------------------------------------------------------
 
 
+def rate_limit_env(choice: str) -> dict[str, str]:
+    """The rate-limit settings of ``--rate-limits``: off, per-worker memory, or Redis."""
+    if choice == "off":
+        return {"RATELIMIT_ENABLED": "false"}
+    env = {"RATELIMIT_ENABLED": "true", "RATELIMIT_GLOBAL": BENCH_RATE_LIMIT}
+    if choice == "redis":
+        env["RATELIMIT_STORAGE_URI"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+        env["RATELIMIT_KEY_PREFIX"] = f"bench-{os.getpid()}"
+    return env
+
+
 def service_env(args, auth: dict | None = None) -> dict[str, str]:
-    """The service's production environment (and the references'), with the command line's."""
+    """The service's production environment (and the references'), with the command line's.
+
+    Every production feature is on (JSON request logs with request ids, metrics,
+    security headers); rate limits as ``--rate-limits`` says.
+    """
     env = {
         "APP_ENV": "production",
         "AUTH_MODE": "none",
         "SECRET_KEY": "bench-only-secret",
-        "RATELIMIT_GLOBAL": BENCH_RATE_LIMIT,
+        **rate_limit_env(args.rate_limits),
         **(auth or {}),
     }
     if args.worker_class:
@@ -523,6 +538,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--check-targets", action="store_true", help="fail when a ratio misses its target"
     )
+    parser.add_argument(
+        "--rate-limits",
+        choices=["off", "memory", "redis"],
+        default="off",
+        help="rate limits in the service: off (default), per-worker memory, or Redis "
+        "(BENCH_REDIS_URL, default redis://127.0.0.1:6379/0)",
+    )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
     parser.add_argument("--worker-class", help="gunicorn worker class (default: gunicorn.conf.py)")
@@ -646,7 +668,12 @@ def main(argv=None) -> int:
         "backend": target.backend,
         "scale": args.scale,
         "data": data.as_dict(),
-        "server": {"instances": args.instances, **settings, "references": REFERENCE_APPS},
+        "server": {
+            "instances": args.instances,
+            **settings,
+            "references": REFERENCE_APPS,
+            "rate_limits": args.rate_limits,
+        },
         "load": {
             "tool": args.tool,
             "connections": args.connections,
