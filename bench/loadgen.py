@@ -47,7 +47,7 @@ def start(
             "wrk",
             f"-t{threads}",
             f"-c{threads}",
-            f"-d{seconds:g}s",
+            f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
             f"--timeout={TIMEOUT_SECONDS}s",
             *(option for header in sent for option in ("-H", header)),
             "-s",

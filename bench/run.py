@@ -346,7 +346,7 @@ def run_in_turns(scenario, data, servers, references, args, work_dir: Path, head
         for side, instances in sides.items():
             drive(instances, f"{scenario.name}-{side}", lists, args, work_dir, args.warmup, headers)
     turns = {"service": [], "reference": []}
-    seconds = args.duration / args.rounds
+    seconds = max(1, round(args.duration / args.rounds))  # wrk takes whole seconds
     for round_index in range(args.rounds):
         order = ("reference", "service") if round_index % 2 == 0 else ("service", "reference")
         for side in order:
@@ -524,7 +524,7 @@ def parse_args(argv=None):
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
     parser.add_argument(
-        "--rounds", type=int, default=4, help="turns of service and reference in a run"
+        "--rounds", type=int, default=5, help="turns of service and reference in a run"
     )
     parser.add_argument(
         "--memory-scale",
