@@ -10,6 +10,7 @@ from app.cli import seed_demo
 from app.cors import register_cors
 from app.database import register_database
 from app.docs import register_docs
+from app.encoding import register_json
 from app.errors import register_error_handlers
 from app.etags import ConditionalPlugin
 from app.extensions import api
@@ -24,6 +25,7 @@ from app.pipeline import register_pipeline
 from app.problems import register_problem_pages
 from app.proxy import register_proxy
 from app.routing import IdConverter, id_parameter_schema
+from app.security import register_no_sessions
 from config import load_config
 
 
@@ -35,10 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     # Logging first, so the other steps log as JSON; they may run in any order.
     register_logging(app)
+    register_json(app)
     register_database(app)
     register_auth(app)
     register_api(app)
     register_pipeline(app)
+    register_no_sessions(app)
     register_rate_limits(app)  # its check runs after the pipeline's: the caller is known
     register_error_handlers(app)
     register_health(app)

@@ -1,4 +1,4 @@
-"""The results chart: throughput against the ceiling, and latency percentiles."""
+"""The results chart: throughput and its ratio to the reference, and latency percentiles."""
 
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 
 def draw(result: dict, path: Path) -> Path:
     """Draw one run's results to ``path`` (PNG) and return it."""
-    rows = list(result["scenarios"].values())[::-1]
+    rows = [row for row in result["scenarios"].values() if "workers" not in row][::-1]
     labels = [row["label"] for row in rows]
     positions = range(len(rows))
     figure, (throughput, latency) = plt.subplots(
@@ -20,7 +20,7 @@ def draw(result: dict, path: Path) -> Path:
     throughput.barh(positions, [row["rps"] for row in rows], color=colours)
     for position, row in zip(positions, rows, strict=True):
         throughput.annotate(
-            f" {row['rps']:,.0f}/s  ({row['ratio_to_ceiling']:.0%} of ceiling)",
+            f" {row['rps']:,.0f}/s  ({row['ratio']:.2f} of {row['against']})",
             (row["rps"], position),
             va="center",
             fontsize=8,

@@ -2,7 +2,7 @@
 
 Both replay the same per-thread request files and print the same ``WRK_JSON``
 line, so the benchmark reads their results the same way. The fallback (run as
-``python -m bench.loadgen URL PREFIX THREADS SECONDS``) keeps one keep-alive
+``python -m bench.loadgen URL PREFIX THREADS SECONDS [HEADER...]``) keeps one keep-alive
 connection per thread; it is slower than wrk and is there so the benchmark
 still runs where wrk is not installed.
 """
@@ -29,15 +29,27 @@ def write_request_files(prefix: Path, lists: list[list[tuple[str, str, str]]]) -
         Path(f"{prefix}.{index}").write_text("\n".join(lines) + "\n")
 
 
-def start(tool: str, base_url: str, prefix: Path, threads: int, seconds: float):
-    """Start one load run in the background (one connection per thread)."""
+def start(
+    tool: str,
+    base_url: str,
+    prefix: Path,
+    threads: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+):
+    """Start one load run in the background (one connection per thread).
+
+    ``headers`` go on every request (an ``Authorization`` header, for instance).
+    """
+    sent = [f"{name}: {value}" for name, value in (headers or {}).items()]
     if tool == "wrk":
         command = [
             "wrk",
             f"-t{threads}",
             f"-c{threads}",
-            f"-d{seconds:g}s",
+            f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
             f"--timeout={TIMEOUT_SECONDS}s",
+            *(option for header in sent for option in ("-H", header)),
             "-s",
             str(LUA_SCRIPT),
             base_url,
@@ -46,7 +58,7 @@ def start(tool: str, base_url: str, prefix: Path, threads: int, seconds: float):
         ]
     else:
         command = [sys.executable, "-m", "bench.loadgen", base_url, str(prefix), str(threads)]
-        command.append(f"{seconds:g}")
+        command += [f"{seconds:g}", *sent]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -62,6 +74,7 @@ def finish(process) -> dict:
     seconds = raw["duration_us"] / 1e6
     return {
         "requests": raw["requests"],
+        "duration_s": seconds,
         "rps": raw["requests"] / seconds if seconds else 0.0,
         "p50_ms": raw["p50_us"] / 1000,
         "p90_ms": raw["p90_us"] / 1000,
@@ -86,7 +99,20 @@ def combine(results: list[dict]) -> dict:
     combined = {}
     for key in results[0]:
         values = [result[key] for result in results]
-        combined[key] = max(values) if key.endswith("_ms") else sum(values)
+        combined[key] = max(values) if key.endswith(("_ms", "_s")) else sum(values)
+    return combined
+
+
+def in_turn(results: list[dict]) -> dict:
+    """Add up runs made one after the other against the same server.
+
+    Requests and durations add (throughput is their quotient); each latency
+    percentile is the worst run's.
+    """
+    combined = combine(results)
+    combined["duration_s"] = sum(result["duration_s"] for result in results)
+    seconds = combined["duration_s"]
+    combined["rps"] = combined["requests"] / seconds if seconds else 0.0
     return combined
 
 
@@ -107,14 +133,14 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _worker(host, port, requests, deadline, latencies, counts, lock):
+def _worker(host, port, requests, deadline, latencies, counts, lock, extra_headers):
     connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
     own_latencies, own = [], {"2xx": 0, "4xx": 0, "5xx": 0, "other": 0, "socket": 0, "timeout": 0}
     index = 0
     while time.monotonic() < deadline:
         method, path, body = requests[index % len(requests)]
         index += 1
-        headers = {"Content-Type": "application/json"} if body else {}
+        headers = {**extra_headers, **({"Content-Type": "application/json"} if body else {})}
         started = time.perf_counter()
         try:
             connection.request(method, path, body=body or None, headers=headers)
@@ -139,7 +165,9 @@ def _worker(host, port, requests, deadline, latencies, counts, lock):
             counts[key] += value
 
 
-def run(base_url: str, prefix: str, threads: int, seconds: float) -> dict:
+def run(
+    base_url: str, prefix: str, threads: int, seconds: float, headers: dict | None = None
+) -> dict:
     """Closed-loop load: each thread sends its next request as soon as the last returns."""
     parts = urlsplit(base_url)
     lists = []
@@ -154,7 +182,16 @@ def run(base_url: str, prefix: str, threads: int, seconds: float) -> dict:
     pool = [
         threading.Thread(
             target=_worker,
-            args=(parts.hostname, parts.port, requests, deadline, latencies, counts, lock),
+            args=(
+                parts.hostname,
+                parts.port,
+                requests,
+                deadline,
+                latencies,
+                counts,
+                lock,
+                headers or {},
+            ),
         )
         for requests in lists
     ]
@@ -181,6 +218,7 @@ def run(base_url: str, prefix: str, threads: int, seconds: float) -> dict:
 
 
 if __name__ == "__main__":
-    url, request_prefix, thread_count, duration = sys.argv[1:5]
-    figures = run(url, request_prefix, int(thread_count), float(duration))
+    url, request_prefix, thread_count, duration, *header_lines = sys.argv[1:]
+    sent_headers = dict(line.split(": ", 1) for line in header_lines)
+    figures = run(url, request_prefix, int(thread_count), float(duration), sent_headers)
     print(MARKER + json.dumps(figures))

@@ -5,25 +5,30 @@ Run from the repository root (``make bench`` does)::
     python -m bench.run                      # SQLite, default scale
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python -m bench.run
     python -m bench.run --scale large --instances 2
-    python -m bench.run --compare-scales     # both scales side by side, ratios in one run
-    python -m bench.run --instances 2 --pooler   # through PgBouncer (PostgreSQL only)
 
 ``BENCH_DATABASE_URL`` names a scratch PostgreSQL database: it is created when
 missing (and then dropped at the end), and its tables are emptied and reloaded.
 Without it the data set goes to a temporary SQLite file.
 
 Every scenario is measured against the same gunicorn (started by the test
-suite's launcher, on free ports of ``TEST_PORT_MIN``..``TEST_PORT_MAX``), next to
-the service's own ceiling (``GET /livez``), and printed as a table, written as
-JSON and drawn as a PNG chart in ``bench/results/`` (not committed: the figures
-that matter go to ``docs/PERFORMANCE.md``). The exit status is non-zero when any response
-is a 5xx, a request fails at the socket level, or a p99 exceeds 2 seconds.
+suite's launcher, on free ports of ``TEST_PORT_MIN``..``TEST_PORT_MAX``). Beside
+it, with the same gunicorn settings on the same database, run the references of
+``bench/reference.py``: a bare Flask ``/livez`` and a lean Flask + psycopg app
+serving the same reads. A scenario with a reference is measured in turns
+(reference, service, service, reference, ...) so that a noisy machine weighs
+on both alike, and reported as a ratio to it; the other scenarios as a ratio
+to the bare ``/livez``. The ``jwt`` scenarios run the same reads against a
+second service in ``AUTH_MODE=jwt`` (a JWKS served over HTTP, a signed token
+on every request). The ``memory`` scenario serves the mixed workload from a
+fresh service and reads each worker's resident memory after 10,000 and after
+100,000 requests.
 
-``--pooler`` puts a private PgBouncer in transaction mode (``tests/support/pgbouncer.py``)
-between the instances and PostgreSQL, and runs them with ``DATABASE_POOLER=pgbouncer``.
-The registration-morning scenario (``bench/registration.py``, ``--only registration``)
-runs after the others: enrollments per second into one hot course and into spread-out
-courses, checked against the rows.
+The results are printed as a table, written as JSON and drawn as a PNG chart
+in ``bench/results/`` (not committed: the figures that matter go to
+``docs/PERFORMANCE.md``). The exit status is non-zero when any response is a
+5xx, a request fails at the socket level, or a p99 exceeds 2 seconds; with
+``--check-targets`` also when a ratio misses its target or memory grows by
+more than 10 %.
 """
 
 import argparse
@@ -37,31 +42,44 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.pages import SortKey, encode_cursor
-from bench import dataset, loadgen, registration
-from tests.support.pgbouncer import PgBouncer
+from bench import dataset, loadgen
 from tests.support.servers import GUNICORN, ROOT, GunicornServer
 
 RESULTS = ROOT / "bench" / "results"
-# Server connections PgBouncer keeps per database with --pooler (fewer than the workers
-# of two default instances: the point of a pooler).
-POOLER_POOL_SIZE = 8
 P99_LIMIT_MS = 2000.0
 REQUESTS_PER_THREAD = 2000
+# The service and the reference apps run under the same settings (gunicorn.conf.py).
+SERVE = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048")
+SERVICE_APP = "wsgi:app"
+REFERENCE_APPS = {"bare": "bench.reference:bare", "lean": "bench.reference:lean"}
+# With --rate-limits memory or redis the limits count every request, with the global
+# limit per client address raised so that the load generator (one address) is never refused.
+BENCH_RATE_LIMIT = "100000000 per minute"
+MEMORY_CHECKPOINTS = (10_000, 100_000)
+MEMORY_GROWTH_LIMIT = 0.10
 
 
 @dataclass
 class Scenario:
-    """A named workload: per-thread request lists built from the data set."""
+    """A named workload: per-thread request lists built from the data set.
+
+    ``reference`` names the app it is measured against in turns (``bare`` or
+    ``lean``), and ``target`` the ratio to it that the service should reach;
+    scenarios without one are reported against the bare ``/livez``. ``service``
+    names the server that answers it (``service``, or ``jwt`` for the
+    ``AUTH_MODE=jwt`` one).
+    """
 
     name: str
     label: str
     build: object  # (data_set, thread_index, threads, rng) -> list of (method, path, body)
+    reference: str | None = None
+    target: float | None = None
+    service: str = "service"
     requests_per_thread: int = REQUESTS_PER_THREAD
     result: dict = field(default_factory=dict)
 
@@ -89,52 +107,18 @@ def student_courses(data, _thread, _threads, rng):
 
 
 def student_list(data, _thread, _threads, rng):
-    """Pages of 100 students with their courses, at random depths, after a cursor (by id)."""
+    """Pages of 100 students with their courses, random pages."""
+    pages = data.students // 100
     return [
-        _get(f"/students?page_size=100&after={_after((), rng.randint(1, data.students))}")
+        _get(f"/students?page_size=100&page={rng.randint(1, pages)}")
         for _ in range(REQUESTS_PER_THREAD)
     ]
 
 
-def student_list_first_page(_data, _thread, _threads, _rng):
-    """The first page of 100 students by number: the count and the page."""
-    return [_get("/students?page_size=100&page=1")]
-
-
-def course_list(data, _thread, _threads, rng):
-    """Pages of 100 courses by code, at random depths, after a cursor."""
-    requests = []
-    for _ in range(REQUESTS_PER_THREAD):
-        course = rng.randint(1, data.courses)
-        after = _after((SortKey("code"),), dataset.course_code(course), course)
-        requests.append(_get(f"/courses?page_size=100&after={after}"))
-    return requests
-
-
 def roster_last_page(data, _thread, _threads, _rng):
-    """The last page (100 per page) of the biggest course's roster, by the cursor of its link."""
-    return [
-        _get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&after={data.tail_after}")
-    ]
-
-
-def roster_first_page(_data, _thread, _threads, _rng):
-    """The first page (100 per page) of the biggest course's roster, by number."""
-    return [_get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page=1")]
-
-
-def _after(sort, *values) -> str:
-    """The cursor naming the row with these key values (what a next link carries)."""
-    return encode_cursor(sort, values)
-
-
-def roster_tail_cursor(service_url: str, data) -> str:
-    """The cursor of the big roster's last page: the next link of the page before it."""
-    before_last = max(-(-data.big_course_size // 100) - 1, 1)
-    path = f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page={before_last}"
-    with urllib.request.urlopen(service_url + path) as response:
-        link = response.headers["Link"]
-    return re.search(r"after=([^>&]+)>; rel=\"next\"", link).group(1)
+    """The last page (100 per page) of the biggest course's roster."""
+    last = -(-data.big_course_size // 100)
+    return [_get(f"/courses/{dataset.BIG_COURSE_ID}/students?page_size=100&page={last}")]
 
 
 def _cycle_pairs(data, thread, threads, rng, count):
@@ -190,51 +174,115 @@ def mixed(data, thread, threads, rng):
 
 
 SCENARIOS = [
-    Scenario("livez", "GET /livez (ceiling)", livez),
-    Scenario("student", "GET /students/{id}", single_student),
-    Scenario("student_courses", "GET /students/{id}/courses", student_courses),
-    Scenario("student_list", "GET /students?page_size=100&after=…", student_list),
-    Scenario("student_list_first", "GET /students?page_size=100&page=1", student_list_first_page),
-    Scenario("course_list", "GET /courses?page_size=100&after=…", course_list),
-    Scenario("roster_first_page", "GET /courses/{big}/students page 1", roster_first_page),
+    Scenario("livez", "GET /livez", livez, reference="bare", target=0.8),
+    Scenario("student", "GET /students/{id}", single_student, reference="lean", target=0.75),
+    Scenario(
+        "student_courses",
+        "GET /students/{id}/courses",
+        student_courses,
+        reference="lean",
+        target=0.75,
+    ),
+    Scenario(
+        "student_list", "GET /students?page_size=100", student_list, reference="lean", target=0.6
+    ),
+    Scenario(
+        "student_jwt",
+        "GET /students/{id} (jwt)",
+        single_student,
+        reference="lean",
+        target=0.75,
+        service="jwt",
+    ),
+    Scenario(
+        "student_courses_jwt",
+        "GET /students/{id}/courses (jwt)",
+        student_courses,
+        reference="lean",
+        target=0.75,
+        service="jwt",
+    ),
     Scenario("roster_last_page", "GET /courses/{big}/students last page", roster_last_page),
     Scenario("enroll_cycle", "POST + DELETE enrollment", enroll_cycle),
     Scenario("mixed", "mixed frontend workload", mixed),
 ]
+# Measured on a fresh service of its own (see ``measure_memory``).
+MEMORY_SCENARIO = "memory"
 
 
-# --- the service under test ----------------------------------------------------
+# --- the servers ----------------------------------------------------------------
 
 
-def start_service(
-    args, database_url: str, port: int | None, log_dir: Path, pooled: bool = False
-) -> GunicornServer:
-    """Gunicorn with the production settings (gunicorn.conf.py) and the command line's overrides."""
-    # AUTH_MODE=none: the figures measure the service, not the token checks. Every request
-    # then comes from one caller, so the per-caller write limit is raised out of the way
-    # (the limiter still runs): writes would otherwise measure 429 answers.
+def rate_limit_env(choice: str) -> dict[str, str]:
+    """The rate-limit settings of ``--rate-limits``: off, per-worker memory, or Redis."""
+    if choice == "off":
+        return {"RATELIMIT_ENABLED": "false"}
+    env = {"RATELIMIT_ENABLED": "true", "RATELIMIT_GLOBAL": BENCH_RATE_LIMIT}
+    if choice == "redis":
+        env["RATELIMIT_STORAGE_URI"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+        env["RATELIMIT_KEY_PREFIX"] = f"bench-{os.getpid()}"
+    return env
+
+
+def service_env(args, auth: dict | None = None) -> dict[str, str]:
+    """The service's production environment (and the references'), with the command line's.
+
+    Every production feature is on (JSON request logs with request ids, metrics,
+    security headers); rate limits as ``--rate-limits`` says.
+    """
     env = {
         "APP_ENV": "production",
         "AUTH_MODE": "none",
         "SECRET_KEY": "bench-only-secret",
-        "RATELIMIT_WRITES": "1000000 per minute",
-        "RATELIMIT_GLOBAL": "1000000 per minute",
+        **rate_limit_env(args.rate_limits),
+        **(auth or {}),
     }
-    if pooled:
-        env["DATABASE_POOLER"] = "pgbouncer"
     if args.worker_class:
         env["GUNICORN_WORKER_CLASS"] = args.worker_class
     if args.threads:
         env["GUNICORN_THREADS"] = str(args.threads)
-    command = (GUNICORN, "-c", "gunicorn.conf.py", "--backlog", "2048", "wsgi:app")
+    return env
+
+
+def start_server(
+    args, app: str, database_url: str, port: int | None, log_dir: Path, auth: dict | None = None
+) -> GunicornServer:
+    """Gunicorn serving ``app`` with gunicorn.conf.py and the command line's overrides."""
     return GunicornServer(
         log_dir,
         database_url=database_url,
         port=port,
         workers=args.workers,
-        env=env,
-        command=command,
+        env=service_env(args, auth),
+        command=(*SERVE, app),
     ).start()
+
+
+def start_service(args, database_url: str, port: int | None, log_dir: Path) -> GunicornServer:
+    """The service with the production settings (``AUTH_MODE=none``: a gateway checks callers)."""
+    return start_server(args, SERVICE_APP, database_url, port, log_dir)
+
+
+class JwtCaller:
+    """An identity provider serving its JWKS over HTTP, and an admin's token signed by it."""
+
+    def __init__(self):
+        from tests.support.identity_provider import IdentityProvider
+
+        self.provider = IdentityProvider()
+        self.token = self.provider.token("bench-admin", ["admin"], lifetime=24 * 3600)
+
+    def settings(self) -> dict[str, str]:
+        """The service's AUTH_MODE=jwt environment."""
+        return self.provider.settings()
+
+    def headers(self) -> dict[str, str]:
+        """What every request carries."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def stop(self) -> None:
+        """Take the JWKS server down."""
+        self.provider.stop()
 
 
 def effective_settings(server: GunicornServer) -> dict:
@@ -258,25 +306,125 @@ def effective_settings(server: GunicornServer) -> dict:
 # --- running and reporting ----------------------------------------------------
 
 
-def run_scenario(scenario, data, services, args, work_dir: Path) -> dict:
-    """Warm up, then measure one scenario against every service at once."""
+def drive(servers, name: str, lists, args, work_dir: Path, seconds: float, headers=None) -> dict:
+    """One load run of ``seconds`` against every instance of ``servers`` at once."""
+    runs = []
+    for index, server in enumerate(servers):
+        # With several instances the connections are split between them.
+        own = lists[index :: len(servers)]
+        prefix = work_dir / f"{name}-{server.port}"
+        loadgen.write_request_files(prefix, own)
+        runs.append(loadgen.start(args.tool, server.url, prefix, len(own), seconds, headers))
+    return loadgen.combine([loadgen.finish(run) for run in runs])
+
+
+def request_lists(scenario_name: str, build, data, args) -> list:
+    """The per-connection request lists of a scenario (the same for the service and references)."""
     threads = args.connections
-    rng = random.Random(f"{args.seed}-{scenario.name}")
-    lists = [scenario.build(data, thread, threads, rng) for thread in range(threads)]
-    results = []
-    for warmup, seconds in ((True, args.warmup), (False, args.duration)):
-        if not seconds:
-            continue
-        runs = []
-        for index, service in enumerate(services):
-            # With several instances the connections are split between them.
-            own = lists[index :: len(services)]
-            prefix = work_dir / f"{scenario.name}-{service.port}"
-            loadgen.write_request_files(prefix, own)
-            runs.append(loadgen.start(args.tool, service.url, prefix, len(own), seconds))
-        results = [loadgen.finish(run) for run in runs]
-        del warmup  # warm-up results are discarded
-    return loadgen.combine(results)
+    rng = random.Random(f"{args.seed}-{scenario_name}")
+    return [build(data, thread, threads, rng) for thread in range(threads)]
+
+
+def run_scenario(scenario, data, servers, args, work_dir: Path, headers=None) -> dict:
+    """Warm up, then measure one scenario against every instance of the service at once."""
+    lists = request_lists(scenario.name, scenario.build, data, args)
+    if args.warmup:
+        drive(servers, scenario.name, lists, args, work_dir, args.warmup, headers)
+    return drive(servers, scenario.name, lists, args, work_dir, args.duration, headers)
+
+
+def run_in_turns(scenario, data, servers, references, args, work_dir: Path, headers=None) -> dict:
+    """Measure the service and its reference in alternating turns; the ratio of their rates.
+
+    Each side is warmed up, then measured for ``args.duration`` in all, in
+    ``args.rounds`` turns: reference then service, service then reference, and
+    so on, so that whatever else the machine does weighs on both alike.
+    """
+    lists = request_lists(scenario.name, scenario.build, data, args)
+    sides = {"service": servers, "reference": references}
+    if args.warmup:
+        for side, instances in sides.items():
+            drive(instances, f"{scenario.name}-{side}", lists, args, work_dir, args.warmup, headers)
+    turns = {"service": [], "reference": []}
+    seconds = max(1, round(args.duration / args.rounds))  # wrk takes whole seconds
+    for round_index in range(args.rounds):
+        order = ("reference", "service") if round_index % 2 == 0 else ("service", "reference")
+        for side in order:
+            name = f"{scenario.name}-{side}"
+            turns[side].append(drive(sides[side], name, lists, args, work_dir, seconds, headers))
+    row = loadgen.in_turn(turns["service"])
+    reference = loadgen.in_turn(turns["reference"])
+    row["reference"] = scenario.reference
+    row["reference_rps"] = reference["rps"]
+    row["reference_p99_ms"] = reference["p99_ms"]
+    row["reference_non_2xx"] = reference["requests"] - reference["status_2xx"]
+    row["ratio"] = row["rps"] / reference["rps"] if reference["rps"] else 0.0
+    row["round_ratios"] = [
+        service["rps"] / ref["rps"] if ref["rps"] else 0.0
+        for service, ref in zip(turns["service"], turns["reference"], strict=True)
+    ]
+    row["target"] = scenario.target
+    return row
+
+
+# --- memory -------------------------------------------------------------------
+
+
+def resident_kib(pid: int) -> int:
+    """A process's resident memory (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def measure_memory(data, args, database_url: str, work_dir: Path) -> dict:
+    """Each worker's resident memory after 10,000 and after 100,000 requests (mixed workload).
+
+    A fresh service, so the counts start at zero; the load runs in slices of a
+    few seconds until the total passes each checkpoint, then every worker's
+    VmRSS is read.
+    """
+    checkpoints = [round(count * args.memory_scale) for count in MEMORY_CHECKPOINTS]
+    server = start_service(args, database_url, None, work_dir)
+    try:
+        lists = request_lists(MEMORY_SCENARIO, mixed, data, args)
+        served, runs, readings = 0, [], []
+        for checkpoint in checkpoints:
+            while served < checkpoint:
+                run = drive([server], MEMORY_SCENARIO, lists, args, work_dir, args.memory_slice)
+                if not run["requests"]:
+                    raise RuntimeError("the memory scenario completed no request")
+                served += run["requests"]
+                runs.append(run)
+            resident = {pid: resident_kib(pid) for pid in server.worker_pids()}
+            readings.append({"requests": served, "rss_kib": resident})
+    finally:
+        server.stop()
+    first, last = readings
+    workers = []
+    for pid, before in first["rss_kib"].items():
+        after = last["rss_kib"].get(pid)
+        workers.append(
+            {
+                "pid": pid,
+                "rss_kib_first": before,
+                "rss_kib_last": after,
+                "growth": None if after is None else after / before - 1,
+            }
+        )
+    row = loadgen.in_turn(runs)
+    row.update(
+        label=f"memory: mixed workload, RSS after {first['requests']:,} and "
+        f"{last['requests']:,} requests",
+        checkpoints=[reading["requests"] for reading in readings],
+        workers=workers,
+        max_growth=max(
+            (worker["growth"] for worker in workers if worker["growth"] is not None), default=None
+        ),
+        target=MEMORY_GROWTH_LIMIT,
+    )
+    return row
 
 
 def machine_info(database_url: str) -> dict:
@@ -301,22 +449,56 @@ def machine_info(database_url: str) -> dict:
     return info
 
 
+def verdict(row: dict) -> str:
+    """Whether a ratio meets its target, in a word (blank without a target)."""
+    if row.get("target") is None:
+        return ""
+    return "meets" if row["ratio"] >= row["target"] else "BELOW"
+
+
 def print_table(result: dict) -> None:
-    """The results as a plain table on stdout."""
+    """The results as a plain table on stdout, then the memory readings."""
     header = (
-        f"{'scenario':42} {'req/s':>8} {'vs ceiling':>10} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'non-2xx':>8} {'5xx':>5} {'errors':>6}"
+        f"{'scenario':34} {'req/s':>7} {'against':>12} {'ref req/s':>9} {'ratio':>6} "
+        f"{'target':>6} {'':5} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'5xx':>4} "
+        f"{'errors':>6}"
     )
     print(header)
     print("-" * len(header))
-    for name, row in result["scenarios"].items():
+    for row in result["scenarios"].values():
+        if "workers" in row:
+            continue
+        target = f"{row['target']:.2f}" if row.get("target") is not None else ""
         print(
-            f"{row['label']:42} {row['rps']:>8.0f} {row['ratio_to_ceiling']:>9.0%} "
-            f"{row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} {row['p99_ms']:>8.1f} "
-            f"{row['status_4xx'] + row['status_other']:>8} {row['status_5xx']:>5} "
+            f"{row['label']:34} {row['rps']:>7.0f} {row['against']:>12} "
+            f"{row['reference_rps']:>9.0f} {row['ratio']:>6.2f} {target:>6} {verdict(row):5} "
+            f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
+            f"{row['status_4xx'] + row['status_other']:>7} {row['status_5xx']:>4} "
             f"{row['socket_errors'] + row['timeouts']:>6}"
         )
-        del name
+    memory = result["scenarios"].get(MEMORY_SCENARIO)
+    if memory:
+        first, last = memory["checkpoints"]
+        print(f"\nWorker RSS (MiB) after {first:,} and {last:,} requests ({memory['rps']:.0f}/s):")
+        for worker in memory["workers"]:
+            after = worker["rss_kib_last"]
+            print(
+                f"  worker {worker['pid']}: {worker['rss_kib_first'] / 1024:.1f} -> "
+                + ("gone" if after is None else f"{after / 1024:.1f} ({worker['growth']:+.1%})")
+            )
+
+
+def missed_targets(result: dict) -> list[str]:
+    """The ratios below their targets, and memory that grew past its limit."""
+    missed = []
+    for row in result["scenarios"].values():
+        if "workers" in row:
+            if row["max_growth"] is None or row["max_growth"] > MEMORY_GROWTH_LIMIT:
+                missed.append(f"{row['label']}: a worker grew by more than 10 % (or was replaced)")
+        elif verdict(row) == "BELOW":
+            ratio = f"{row['ratio']:.2f} of {row['against']}"
+            missed.append(f"{row['label']}: {ratio} < {row['target']}")
+    return missed
 
 
 def failures(result: dict) -> list[str]:
@@ -339,13 +521,30 @@ def failures(result: dict) -> list[str]:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="default")
-    parser.add_argument(
-        "--compare-scales",
-        action="store_true",
-        help="measure the default scale, then the large one, in one run, and compare them",
-    )
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per run")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="turns of service and reference in a run"
+    )
+    parser.add_argument(
+        "--memory-scale",
+        type=float,
+        default=1.0,
+        help="multiply the memory scenario's 10,000 and 100,000 requests (a quick check: 0.1)",
+    )
+    parser.add_argument(
+        "--memory-slice", type=float, default=5, help="seconds per load slice (memory scenario)"
+    )
+    parser.add_argument(
+        "--check-targets", action="store_true", help="fail when a ratio misses its target"
+    )
+    parser.add_argument(
+        "--rate-limits",
+        choices=["off", "memory", "redis"],
+        default="off",
+        help="rate limits in the service: off (default), per-worker memory, or Redis "
+        "(BENCH_REDIS_URL, default redis://127.0.0.1:6379/0)",
+    )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
     parser.add_argument("--worker-class", help="gunicorn worker class (default: gunicorn.conf.py)")
@@ -356,14 +555,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--port", type=int, help="first port (one per instance; default: free test-range ports)"
     )
-    parser.add_argument(
-        "--pooler", action="store_true", help="through PgBouncer in transaction mode (PostgreSQL)"
-    )
-    parser.add_argument(
-        "--morning-connections", type=int, default=200, help="clients on registration morning"
-    )
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--only", help="comma-separated scenario names (default: all)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario names, memory included (default: all)"
+    )
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded data set")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--tag", default="", help="suffix for the result file names")
@@ -374,172 +569,130 @@ def parse_args(argv=None):
     return args
 
 
-def load_and_serve(args, scale_name, database_url, work_dir, bouncers):
-    """Load one scale (unless skipped) and start its gunicorn(s): (data, services).
-
-    With ``--pooler`` the gunicorns reach the database through a private PgBouncer
-    (appended to ``bouncers``, for the caller to stop).
-    """
-    scale = dataset.SCALES[scale_name]
-    started = time.monotonic()
-    if args.skip_load:
-        data = dataset.describe(scale)
-    else:
-        print(f"Loading {scale_name} data set ...", flush=True)
-        data = dataset.load(database_url, scale)
-        print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
-    service_url = database_url
-    if args.pooler:
-        bouncers.append(PgBouncer(database_url, pool_size=POOLER_POOL_SIZE).start())
-        service_url = bouncers[-1].url_for(database_url)
-    services = []
-    for index in range(args.instances):
-        port = args.port + index if args.port else None
-        services.append(start_service(args, service_url, port, work_dir, pooled=args.pooler))
-    return replace(data, tail_after=roster_tail_cursor(services[0].url, data)), services
-
-
-def measure(args, scenarios, served: dict, work_dir) -> dict:
-    """Every scenario against every scale's service in turn: {scale: {scenario: row}}.
-
-    The scales take turns scenario by scenario, so on a busy machine both
-    figures of a scenario are measured under the same load.
-    """
-    rows = {scale: {} for scale in served}
+def measure_scenarios(scenarios, data, servers, args, work_dir: Path, jwt) -> dict:
+    """Every scenario's row: measured in turns with its reference, or alone."""
+    rows = {}
     for scenario in scenarios:
-        for scale, (data, services) in served.items():
-            row = run_scenario(scenario, data, services, args, work_dir)
-            row["label"] = scenario.label
-            rows[scale][scenario.name] = row
-            print(
-                f"  {scale:8} {scenario.label:42} {row['rps']:8.0f} req/s  "
-                f"p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms",
-                flush=True,
-            )
-    for scale_rows in rows.values():
-        ceiling_rps = scale_rows["livez"]["rps"] or 1
-        for row in scale_rows.values():
-            row["ratio_to_ceiling"] = row["rps"] / ceiling_rps
-    return rows
-
-
-def print_scale_comparison(by_scale: dict) -> None:
-    """Each scenario's latency at the large scale as a multiple of the default scale's."""
-    default, large = by_scale["default"]["scenarios"], by_scale["large"]["scenarios"]
-    header = (
-        f"{'scenario':42} {'req/s default':>13} {'req/s large':>11} {'p50 ms':>15} {'times':>5}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, row in large.items():
-        before, after = default[name], row
-        ratio = after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else float("nan")
+        service = servers[scenario.service]
+        headers = jwt.headers() if scenario.service == "jwt" else None
+        reference = servers.get(scenario.reference)
+        if reference:
+            row = run_in_turns(scenario, data, service, reference, args, work_dir, headers)
+            row["against"] = scenario.reference
+        else:
+            row = run_scenario(scenario, data, service, args, work_dir, headers)
+        row["label"] = scenario.label
+        rows[scenario.name] = row
+        against = f"  {row['ratio']:.2f} of {scenario.reference}" if reference else ""
         print(
-            f"{row['label']:42} {before['rps']:>13.0f} {after['rps']:>11.0f} "
-            f"{before['p50_ms']:>6.1f} → {after['p50_ms']:>6.1f} {ratio:>5.2f}"
+            f"  {scenario.label:40} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:7.1f} ms{against}",
+            flush=True,
         )
+    # The rest are weighed against the bare /livez, measured in the same run.
+    bare = rows["livez"].get("reference_rps") or rows["livez"]["rps"] or 1
+    for row in rows.values():
+        if "ratio" not in row:
+            row.update(against="bare /livez", reference_rps=bare, ratio=row["rps"] / bare)
+    return rows
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    scales = ["default", "large"] if args.compare_scales else [args.scale]
-    # Compared scales live side by side: the large one in a database of its own.
-    url = os.environ.get("BENCH_DATABASE_URL")
-    targets = {
-        scale: dataset.Target.from_environment(url, suffix="" if index == 0 else f"_{scale}")
-        for index, scale in enumerate(scales)
-    }
-    target = targets[scales[0]]
-    if args.pooler and target.backend != "postgresql":
-        print("--pooler needs BENCH_DATABASE_URL (PostgreSQL)", file=sys.stderr)
-        return 2
-    scenarios = SCENARIOS
-    morning = True
-    if args.only:
-        wanted = {"livez", *args.only.split(",")}
-        scenarios = [scenario for scenario in SCENARIOS if scenario.name in wanted]
-        morning = "registration" in wanted
+    scale = dataset.SCALES[args.scale]
+    target = dataset.Target.from_environment(os.environ.get("BENCH_DATABASE_URL"))
+    wanted = {"livez", *args.only.split(",")} if args.only else None
+    scenarios = [s for s in SCENARIOS if wanted is None or s.name in wanted]
+    with_memory = wanted is None or MEMORY_SCENARIO in wanted
+    if target.backend != "postgresql":
+        # The lean reference speaks psycopg; SQLite reads are weighed against the bare /livez.
+        print("SQLite: no lean reference (PostgreSQL only), reads are compared with bare /livez")
+        for scenario in scenarios:
+            if scenario.reference == "lean":
+                scenario.reference = scenario.target = None
     RESULTS.mkdir(parents=True, exist_ok=True)
-    served = {}
-    bouncers = []
-    database_urls = {}
-    morning_figures = None
+    servers: dict[str, list[GunicornServer]] = {}
+    jwt = None
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work_dir = Path(tmp)
         try:
-            for scale, scale_target in targets.items():
-                database_urls[scale] = scale_target.prepare(work_dir)
-                served[scale] = load_and_serve(
-                    args, scale, database_urls[scale], work_dir, bouncers
-                )
-            first_service = served[scales[0]][1][0]
-            settings = effective_settings(first_service)
+            database_url = target.prepare(work_dir)
+            started = time.monotonic()
+            if args.skip_load:
+                data = dataset.describe(scale)
+            else:
+                print(f"Loading {args.scale} data set into {target.backend} ...", flush=True)
+                data = dataset.load(database_url, scale)
+                print(f"  loaded in {time.monotonic() - started:.1f} s", flush=True)
+            ports = [args.port + index if args.port else None for index in range(args.instances)]
+            servers["service"] = [
+                start_service(args, database_url, port, work_dir) for port in ports
+            ]
+            for name in sorted({s.reference for s in scenarios if s.reference}):
+                servers[name] = [
+                    start_server(args, REFERENCE_APPS[name], database_url, None, work_dir)
+                    for _ in range(args.instances)
+                ]
+            if any(scenario.service == "jwt" for scenario in scenarios):
+                jwt = JwtCaller()
+                servers["jwt"] = [
+                    start_server(args, SERVICE_APP, database_url, None, work_dir, jwt.settings())
+                    for _ in range(args.instances)
+                ]
+            settings = effective_settings(servers["service"][0])
             machine = machine_info(target.url)
             print(
                 f"Serving with gunicorn: {args.instances} instance(s) of {settings['workers']} "
-                f"{settings['worker_class']} workers x {settings['threads']} threads per "
-                f"scale; load from {args.tool}, {args.connections} connections, "
-                f"{args.duration:g} s per scenario",
+                f"{settings['worker_class']} workers x {settings['threads']} threads "
+                f"(references: {', '.join(n for n in servers if n in REFERENCE_APPS) or 'none'}); "
+                f"load from {args.tool}, {args.connections} connections, "
+                f"{args.duration:g} s per scenario and side, in {args.rounds} turns",
                 flush=True,
             )
-            rows = measure(args, scenarios, served, work_dir)
-            if morning:
-                data, services = served[scales[0]]
-                morning_figures = registration.run(
-                    services, data, args, work_dir, database_urls[scales[0]]
-                )
-                registration.print_figures(morning_figures)
+            rows = measure_scenarios(scenarios, data, servers, args, work_dir, jwt)
+            for group in servers.values():
+                for server in group:
+                    server.stop()
+            if with_memory:
+                rows[MEMORY_SCENARIO] = measure_memory(data, args, database_url, work_dir)
         finally:
-            for _data, services in served.values():
-                for service in services:
-                    service.stop()
-            for bouncer in bouncers:
-                bouncer.stop()
+            for group in servers.values():
+                for server in group:
+                    server.stop()
+            if jwt is not None:
+                jwt.stop()
             if not args.keep_database:
-                for scale_target in targets.values():
-                    scale_target.cleanup()
-    by_scale = {
-        scale: {"data": served[scale][0].as_dict(), "scenarios": rows[scale]} for scale in scales
-    }
+                target.cleanup()
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "backend": target.backend,
-        "scale": "+".join(scales),
+        "scale": args.scale,
+        "data": data.as_dict(),
         "server": {
             "instances": args.instances,
             **settings,
-            "ceiling_path": "/livez",
-            "pooler": f"pgbouncer (transaction mode, {POOLER_POOL_SIZE} server connections)"
-            if args.pooler
-            else "none",
+            "references": REFERENCE_APPS,
+            "rate_limits": args.rate_limits,
         },
         "load": {
             "tool": args.tool,
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "rounds": args.rounds,
         },
         "machine": machine,
-        **by_scale[scales[-1]],
-        "registration_morning": morning_figures,
+        "scenarios": rows,
     }
-    if args.compare_scales:
-        result["by_scale"] = by_scale
-    name = f"{target.backend}-{'-vs-'.join(scales)}"
+    name = f"{target.backend}-{args.scale}"
     if args.instances > 1:
         name += f"-{args.instances}-instances"
-    if args.pooler:
-        name += "-pgbouncer"
     if args.tag:
         name += f"-{args.tag}"
     json_path = RESULTS / f"{name}.json"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     print()
     print_table(result)
-    if args.compare_scales:
-        print()
-        print_scale_comparison(by_scale)
     try:
         from bench import chart
     except ImportError:
@@ -547,14 +700,13 @@ def main(argv=None) -> int:
     else:
         png = chart.draw(result, RESULTS / f"{name}.png")
         print(f"\nWrote {json_path.relative_to(ROOT)} and {png.relative_to(ROOT)}")
-    problems = [
-        problem
-        for scale_result in by_scale.values()
-        for problem in failures({"scenarios": scale_result["scenarios"]})
-    ]
+    problems = failures(result)
+    missed = missed_targets(result)
+    for line in missed:
+        print(f"{'FAIL' if args.check_targets else 'below target:'} {line}", file=sys.stderr)
     for problem in problems:
         print(f"FAIL {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if problems or (args.check_targets and missed) else 0
 
 
 if __name__ == "__main__":

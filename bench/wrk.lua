@@ -16,7 +16,11 @@ function init(args)
   local path = args[1] .. "." .. id
   for line in io.lines(path) do
     local method, url, body = line:match("^(%S+)\t(%S+)\t?(.*)$")
+    -- wrk.format only adds wrk.headers (the -H options) when given no headers of its own
     local headers = {}
+    for name, value in pairs(wrk.headers) do
+      headers[name] = value
+    end
     if body ~= nil and body ~= "" then
       headers["Content-Type"] = "application/json"
     else
