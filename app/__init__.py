@@ -62,9 +62,8 @@ def register_api(app: Flask) -> None:
     The spec is created by ``api.init_app`` with every plugin that documents
     the operations (their ids and descriptions, then who may call them in the
     running ``AUTH_MODE``, their links, their 429, their conditional headers,
-    ``Idempotency-Key``), and flask-smorest documents a
-    blueprint when it is registered, so the blueprints follow the spec's
-    creation here.
+    ``Idempotency-Key``), and flask-smorest documents a blueprint when it is
+    registered, so the blueprints follow the spec's creation here.
     """
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
