@@ -77,7 +77,7 @@ def test_the_generated_python_client_drives_a_whole_enrollment(
     assert [(c.id, c.enrolled_count) for c in flow.courses] == [(course.id, 1)]
     assert flow.courses[0].enrolled_at.tzinfo is not None
     assert flow.seats_while_enrolled == "1 of 2"
-    assert (flow.email_taken.status, flow.email_taken.title) == (409, "Conflict")
+    assert (flow.email_taken.status, flow.email_taken.title) == (409, "Email Taken")
     assert flow.drop_status == HTTPStatus.NO_CONTENT
     assert flow.courses_after_drop == []
     assert flow.course_after_drop.enrolled_count == 0

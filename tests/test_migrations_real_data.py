@@ -369,7 +369,7 @@ def test_0007_keeps_every_row_stops_id_reuse_and_stores_fractional_seconds(datab
         before = {table: snapshot(connection, table) for table in tables}
         pairs = snapshot(connection, "student_courses", order="student_id, course_id")
 
-    flask_cli(url, "db", "upgrade")
+    flask_cli(url, "db", "upgrade", "0007")
 
     with engine.begin() as connection:
         assert {table: snapshot(connection, table) for table in tables} == before
@@ -404,7 +404,7 @@ def test_0007_keeps_every_row_stops_id_reuse_and_stores_fractional_seconds(datab
         assert snapshot(connection, "courses") == before["courses"]
         students = snapshot(connection, "students")
         assert len(students) == STUDENTS
-    flask_cli(url, "db", "upgrade")
+    flask_cli(url, "db", "upgrade", "0007")
     with engine.connect() as connection:
         assert snapshot(connection, "courses") == before["courses"]
         assert snapshot(connection, "students") == students
