@@ -93,11 +93,11 @@ def parse_sort(text: str, allowed: tuple[str, ...]) -> tuple[SortKey, ...]:
         if key.field not in allowed:
             choices = ", ".join(allowed)
             raise ValueError(
-                f"Cannot sort by {part.lstrip('-')!r}: sort by {choices}, "
+                f"Cannot sort by {json.dumps(part.lstrip('-'))}: sort by {choices}, "
                 "comma-separated, each with a leading - for descending."
             )
         if any(seen.field == key.field for seen in keys):
-            raise ValueError(f"{key.field!r} is named twice in sort.")
+            raise ValueError(f"{json.dumps(key.field)} is named twice in sort.")
         keys.append(key)
     return tuple(keys)
 
