@@ -62,6 +62,29 @@ def start(
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def drive(
+    tool: str,
+    servers,
+    name: str,
+    lists: list[list[tuple[str, str, str]]],
+    work_dir: Path,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+) -> dict:
+    """One load run of ``seconds`` against every server (``.url``, ``.port``) at once.
+
+    With several servers the connections (one per request list) are split
+    between them; the figures are :func:`combine`'s.
+    """
+    runs = []
+    for index, server in enumerate(servers):
+        own = lists[index :: len(servers)]
+        prefix = work_dir / f"{name}-{server.port}"
+        write_request_files(prefix, own)
+        runs.append(start(tool, server.url, prefix, len(own), seconds, headers))
+    return combine([finish(run) for run in runs])
+
+
 def finish(process) -> dict:
     """Wait for a run and return its figures."""
     stdout, stderr = process.communicate()

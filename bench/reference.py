@@ -5,10 +5,11 @@
   against it, so the figure is what the service's per-request machinery costs.
 - ``lean``: Flask + psycopg serving the service's reads with the same bodies:
   one psycopg connection per worker in autocommit, the same SQL the service
-  sends (one statement for a student, one for a student's courses, count, page
-  and nested courses for a page of students), rows turned into dicts by hand
-  and answered with Flask's own JSON. The service's reads are measured
-  against it.
+  sends (one statement for a student, one for a student's courses; for a page
+  of students the count, bounded as ``app.queries.count_rows`` bounds it, the
+  page by number or after a cursor, and the page's nested courses), rows
+  turned into dicts by hand and answered with Flask's own JSON. The service's
+  reads are measured against it.
 
 Both run under the same gunicorn settings as the service (``gunicorn -c
 gunicorn.conf.py bench.reference:bare`` or ``...:lean``), on the same
@@ -17,6 +18,8 @@ service. PostgreSQL only for ``lean`` (``DATABASE_URL``, any SQLAlchemy or
 libpq spelling).
 """
 
+import base64
+import json
 import os
 
 import psycopg
@@ -56,10 +59,18 @@ WHERE e.student_id = %(student_id)s AND e.status = 'enrolled'
 ORDER BY c.code
 """
 STUDENT_EXISTS = "SELECT id FROM students WHERE id = %(student_id)s"
-STUDENT_COUNT = "SELECT count(*) AS total FROM students"
+# As the service counts (config LIST_COUNT_EXACT_UP_TO): exact up to the bound, then the
+# planner's estimate.
+COUNT_EXACT_UP_TO = 10_000
+STUDENT_COUNT = "SELECT count(*) AS total FROM (SELECT id FROM students LIMIT %(bound)s) AS counted"
+STUDENT_ESTIMATE = "EXPLAIN (FORMAT JSON) SELECT id FROM students"
 STUDENT_PAGE = """
 SELECT id, name, email, external_id, created_at FROM students
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s
+"""
+STUDENT_PAGE_AFTER = """
+SELECT id, name, email, external_id, created_at FROM students
+WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
 """
 PAGE_COURSES = """
 SELECT e.student_id, c.id AS course_id, c.code, c.title, e.enrolled_at, e.waitlisted_at, e.status,
@@ -168,15 +179,30 @@ def student_courses(student_id):
     return jsonify(rows)
 
 
+def cursor_id(cursor: str) -> int:
+    """The student id a cursor of the default order holds (``app.pages.encode_cursor``)."""
+    document = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return document[-1]
+
+
 @lean.get("/students")
 def students():
-    """A page of students with their courses: count, page, nested courses."""
-    page = int(request.args.get("page", 1))
+    """A page of students with their courses: count, page (by number or after), nested courses."""
     page_size = int(request.args.get("page_size", 20))
     db = connection()
-    total = db.execute(STUDENT_COUNT).fetchone()["total"]
-    offset = min((page - 1) * page_size, total)
-    page_rows = db.execute(STUDENT_PAGE, {"limit": page_size, "offset": offset}).fetchall()
+    total = db.execute(STUDENT_COUNT, {"bound": COUNT_EXACT_UP_TO + 1}).fetchone()["total"]
+    if total > COUNT_EXACT_UP_TO:
+        [plan] = db.execute(STUDENT_ESTIMATE).fetchone()["QUERY PLAN"]
+        total = max(total, int(plan["Plan"]["Plan Rows"]))
+    # One row more than the page, as the service reads to know whether another follows.
+    limit = page_size + 1
+    if "after" in request.args:
+        after = cursor_id(request.args["after"])
+        page_rows = db.execute(STUDENT_PAGE_AFTER, {"after": after, "limit": limit}).fetchall()
+    else:
+        offset = min((int(request.args.get("page", 1)) - 1) * page_size, total)
+        page_rows = db.execute(STUDENT_PAGE, {"limit": limit, "offset": offset}).fetchall()
+    page_rows = page_rows[:page_size]
     nested = {row["id"]: [] for row in page_rows}
     if nested:
         for row in db.execute(PAGE_COURSES, {"ids": list(nested)}):

@@ -51,17 +51,6 @@ def _course(service: GunicornServer, code: str, capacity: int) -> int:
     return body["id"]
 
 
-def _run(services, lists, seconds: float, args, work_dir: Path, name: str) -> dict:
-    """Replay one request list per connection for ``seconds``, spread over the services."""
-    runs = []
-    for index, service in enumerate(services):
-        own = lists[index :: len(services)]
-        prefix = work_dir / f"{name}-{service.port}"
-        loadgen.write_request_files(prefix, own)
-        runs.append(loadgen.start(args.tool, service.url, prefix, len(own), seconds))
-    return loadgen.combine([loadgen.finish(run) for run in runs])
-
-
 class Rows:
     """Counts read straight from the database (never through the service)."""
 
@@ -153,7 +142,7 @@ def run(services, data, args, work_dir: Path, database_url: str) -> dict:
                 # clients' latency; the queue left by the run before is drained first.
                 rows.settled([hot, *spread])
                 before = rows.enrolled(courses_of[label])[0]
-                result = _run(services, lists, seconds, args, work_dir, "morning")
+                result = loadgen.drive(args.tool, services, "morning", lists, work_dir, seconds)
                 result["committed_in_window"] = rows.enrolled(courses_of[label])[0] - before
                 runs[label].append(result)
         for label, results in runs.items():
