@@ -7,6 +7,7 @@ import pytest
 from marshmallow import fields
 
 from app import queries, schemas
+from app.pages import Paging
 from app.schemas import OutputSchema
 
 OUTPUT_SCHEMAS = {
@@ -107,15 +108,13 @@ def lifecycle_rows(app, client, make_student, make_course):
 
 
 def test_the_fast_dump_of_the_read_queries_rows_is_marshmallows(app, lifecycle_rows):
-    class Page:
-        page, page_size, first_item, item_count = 1, 100, 0, None
-
     with app.app_context():
         details = [queries.student_detail(student) for student in lifecycle_rows]
-        page = queries.list_students(None, Page())
+        page = queries.list_students(None, Paging(page_size=100, page=1)).items
         courses = [queries.student_courses(student) for student in lifecycle_rows]
         course = queries.get_course(courses[0][0]["id"])
 
+    assert page
     assert any(detail["waitlist"] for detail in details)
     assert any(detail["external_id"] is None for detail in details)
     for detail in details:
