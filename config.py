@@ -241,9 +241,7 @@ def load_config(environ=os.environ) -> dict:
         "TESTING": app_env == "testing",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        # No ping on every checkout: a read that finds its pooled connection dead runs
-        # once more on a fresh one (app.database.read_again_on_a_fresh_connection).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "SQLITE_BUSY_TIMEOUT_SECONDS": float(environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         # operations (README "Deploying"): keep the statement timeout below gunicorn's timeout

@@ -4,17 +4,10 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, g, has_request_context, request
-from flask.typing import ResponseReturnValue
+from flask import Flask, current_app, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-)
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from app.extensions import db, migrate
 from app.routing import READ_METHODS, WRITE_METHODS
@@ -62,20 +55,6 @@ def configure_postgresql(engine: Engine, statement_timeout_ms: int, connect_time
         timeout = f"-c statement_timeout={statement_timeout_ms}"
         cparams["options"] = f"{cparams['options']} {timeout}" if "options" in cparams else timeout
         cparams.setdefault("connect_timeout", connect_timeout_s)
-
-    @event.listens_for(engine, "checkout")
-    def _ping_for_writes(dbapi_connection, _record, _proxy):
-        # Reads skip the ping and run again if the connection was dead
-        # (read_again_on_a_fresh_connection); a write is not simply run again, so
-        # its connection is pinged first, and a dead one replaced by the pool.
-        if not (has_request_context() and request.method in WRITE_METHODS):
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            if engine.dialect.is_disconnect(error, dbapi_connection, None):
-                raise DisconnectionError() from error
-            raise
 
 
 # --- behind a transaction pooler (DATABASE_POOLER=pgbouncer) -------------------------
@@ -140,39 +119,6 @@ def read_without_transaction() -> None:
         and not behind_pgbouncer(current_app)
     ):
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
-def found_dead_connection(error: Exception) -> bool:
-    """A read request whose pooled connection turned out dead, not yet read again.
-
-    The pool does not ping a connection before handing it out (a round trip
-    on every request); a connection that a database restart killed fails on
-    its first statement instead, and SQLAlchemy then discards it and every
-    connection pooled before it. A read changes nothing, so it is safe to run
-    again on a fresh connection, once.
-    """
-    return (
-        isinstance(error, DBAPIError)
-        and error.connection_invalidated
-        and request.method in READ_METHODS
-        and not g.get("read_again")
-    )
-
-
-def read_again_on_a_fresh_connection() -> ResponseReturnValue:
-    """Run the read request's view once more, on a fresh connection (see ``found_dead_connection``).
-
-    The view's own errors (a 404, the database still down) are answered as
-    they would have been the first time.
-    """
-    g.read_again = True
-    logger.warning("pooled database connection was dead: reading again on a fresh one")
-    release_session()
-    read_without_transaction()
-    try:
-        return current_app.dispatch_request()
-    except Exception as error:  # answered by the app's error handlers, as from the view
-        return current_app.handle_user_exception(error)
 
 
 def release_session(_error: BaseException | None = None) -> None:

@@ -221,16 +221,7 @@ def handle_domain_error(error: DomainError) -> FlaskResponse:
 
 
 def handle_database_unavailable(error: OperationalError | InterfaceError) -> FlaskResponse:
-    """The database cannot answer (down, restarting, timed out, locked): a 503, never a 500.
-
-    A read whose pooled connection a restart killed is first run once more on
-    a fresh connection.
-    """
-    # Imported here: app.database needs the extensions, and they need this module.
-    from app.database import found_dead_connection, read_again_on_a_fresh_connection
-
-    if found_dead_connection(error):
-        return read_again_on_a_fresh_connection()
+    """The database cannot answer (down, restarting, timed out, locked): a 503, never a 500."""
     logger.warning("database unavailable: %s", type(error.orig).__name__)
     return problem_response(
         "database-unavailable",
