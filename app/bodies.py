@@ -48,7 +48,15 @@ def json_body_or_none(req):
 
     The audit names the ids a refused write carried; a refused body may be
     hostile (too many values, nested too deeply, a huge number) or not JSON.
+    Read once per request: the audit and ``Idempotency-Key`` both ask.
     """
+    if not hasattr(req, "_json_body_or_none"):
+        req._json_body_or_none = _safe_json(req)
+    return req._json_body_or_none
+
+
+def _safe_json(req):
+    """The body parsed as JSON, or None when it is not JSON or not safe to parse."""
     if not req.is_json:
         return None
     data = req.get_data(cache=True)

@@ -25,7 +25,7 @@ from apispec import BasePlugin
 from flask import Response, current_app, request
 from werkzeug.exceptions import PreconditionFailed
 
-from app.routing import READ_METHODS
+from app.routing import READ_METHODS, document
 
 CONDITIONAL_DOC_KEY = "x-conditional"
 ETAG_HEADER = {
@@ -55,9 +55,7 @@ def conditional(method):
                 del response.headers["Content-Length"]
         return response
 
-    apidoc = dict(getattr(wrapper, "_apidoc", {}))
-    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), CONDITIONAL_DOC_KEY: True}
-    wrapper._apidoc = apidoc
+    document(wrapper, CONDITIONAL_DOC_KEY, True)
     return wrapper
 
 

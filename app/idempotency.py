@@ -44,6 +44,7 @@ from app.bodies import json_body_or_none
 from app.database import begin_write_transaction
 from app.extensions import db
 from app.models import IDEMPOTENCY_KEY_MAX, IdempotencyKey, utcnow
+from app.routing import document
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -101,9 +102,7 @@ def idempotent(view):
         claim.finish(response)
         return response
 
-    apidoc = dict(getattr(wrapper, "_apidoc", {}))
-    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), IDEMPOTENT_DOC_KEY: True}
-    wrapper._apidoc = apidoc
+    document(wrapper, IDEMPOTENT_DOC_KEY, True)
     return wrapper
 
 

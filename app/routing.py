@@ -42,6 +42,22 @@ def require_json_body() -> None:
         raise UnsupportedMediaType("Send the request body as application/json.")
 
 
+def view_method(endpoint: str | None, method: str):
+    """The MethodView method that serves ``method`` on an endpoint; None if there is none.
+
+    ``HEAD`` is served by ``get``, as MethodView does.
+    """
+    view_class = getattr(current_app.view_functions.get(endpoint), "view_class", None)
+    return getattr(view_class, "get" if method.upper() == "HEAD" else method.lower(), None)
+
+
+def document(func, key: str, value) -> None:
+    """Add ``key: value`` to the operation's manual OpenAPI doc, for a spec plugin to read."""
+    apidoc = dict(getattr(func, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), key: value}
+    func._apidoc = apidoc
+
+
 def refuse_unknown_query() -> None:
     """Refuse query parameters on a view that reads none (422), as unknown body fields are.
 
@@ -49,9 +65,7 @@ def refuse_unknown_query() -> None:
     """
     if not request.args or request.routing_exception is not None:
         return
-    view_class = getattr(current_app.view_functions.get(request.endpoint), "view_class", None)
-    method = "get" if request.method == "HEAD" else request.method.lower()
-    view = getattr(view_class, method, None)
+    view = view_method(request.endpoint, request.method)
     if view is None or getattr(view, "reads_query", False):
         return
     error = UnprocessableEntity()

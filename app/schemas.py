@@ -377,7 +377,7 @@ class StudentQuerySchema(ListQuerySchema):
 
     KEYS: ClassVar[dict[str, type]] = {"id": int, "name": str, "email": str, "created_at": datetime}
 
-    sort = Sort(("id", "name", "email", "created_at"))
+    sort = Sort(tuple(KEYS))
     q = CleanString(
         max_length=QUERY_MAX,
         metadata={"description": "Case-insensitive match on name or email"},
@@ -475,7 +475,7 @@ class CourseQuerySchema(ListQuerySchema):
     KEYS: ClassVar[dict[str, type]] = {"id": int, "code": str, "title": str, "created_at": datetime}
     DEFAULT_SORT = (SortKey("code"),)
 
-    sort = Sort(("id", "code", "title", "created_at"))
+    sort = Sort(tuple(KEYS))
     q = CleanString(
         max_length=QUERY_MAX,
         metadata={"description": "Case-insensitive match on code or title"},
@@ -532,7 +532,7 @@ class RosterQuerySchema(ListQuerySchema):
     }
     DEFAULT_SORT = (SortKey("name"),)
 
-    sort = Sort(("id", "name", "email", "enrolled_at"))
+    sort = Sort(tuple(KEYS))
 
 
 class WaitlistQuerySchema(ListQuerySchema):

@@ -51,8 +51,3 @@ class NoSessions(SessionInterface):
 def register_no_sessions(app: Flask) -> None:
     """Open no cookie session on any request."""
     app.session_interface = NoSessions()
-
-
-def register_security(app: Flask) -> None:
-    """Add the security headers to every response."""
-    app.after_request(add_security_headers)

@@ -20,6 +20,7 @@ from flask import current_app, request
 from app.auth.caller import ADMIN, REGISTRAR, STUDENT, Caller, current_caller, set_current_caller
 from app.auth.errors import NotAllowed, NotAuthenticated
 from app.limits import refuse_after_failed_authentications
+from app.routing import document, view_method
 
 PUBLIC_ENDPOINTS = frozenset(
     {
@@ -94,9 +95,7 @@ def access(rule: Rule):
 
     def decorator(func):
         func.access_rule = rule
-        apidoc = dict(getattr(func, "_apidoc", {}))
-        apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), ACCESS_DOC_KEY: rule.name}
-        func._apidoc = apidoc
+        document(func, ACCESS_DOC_KEY, rule.name)
         return func
 
     return decorator
@@ -107,9 +106,8 @@ def rule_for(endpoint: str, method: str) -> Rule | None:
     if endpoint in PUBLIC_ENDPOINTS or endpoint == METRICS_ENDPOINT:
         return None
     view = current_app.view_functions[endpoint]
-    view_class = getattr(view, "view_class", None)
-    if view_class is not None:
-        view = getattr(view_class, "get" if method == "HEAD" else method.lower(), None)
+    if hasattr(view, "view_class"):
+        view = view_method(endpoint, method)
     return getattr(view, "access_rule", ADMIN_ONLY)
 
 

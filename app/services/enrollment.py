@@ -401,22 +401,21 @@ def _enroll_under_course_locks(
         ENROLLMENTS_REFUSED_CAPACITY.inc()
         raise CoursesFull([(c.id, c.code, c.capacity) for c in full], waitlist=waitlist)
 
-    for course_id, (status, _reason) in decided.items():
-        if status == Status.ENROLLED:
-            tallies[course_id].enrolled += 1
-    store_seats_taken(
-        {c: tallies[c] for c, (status, _reason) in decided.items() if status == Status.ENROLLED}
-    )
+    seated = {
+        c: tallies[c] for c, (status, _reason) in decided.items() if status == Status.ENROLLED
+    }
+    for tally in seated.values():
+        tally.enrolled += 1
+    store_seats_taken(seated)
     changes = Changes(now)
     new_rows, moves = [], {Status.ENROLLED: [], Status.WAITLISTED: []}
     for course_id, (status, reason) in decided.items():
         before = current.get(course_id)
-        after = dict(before or {"enrolled_at": None, "waitlisted_at": None, "dropped_at": None})
-        after.update(course_id=course_id, status=status)
-        after[f"{status}_at"] = now
         if before is None:
-            new_rows.append({"student_id": student_id, **after})
+            after = _new_enrollment(student_id, course_id, status, now)
+            new_rows.append(after)
         else:
+            after = {**before, "course_id": course_id, "status": status, f"{status}_at": now}
             moves[status].append(course_id)
         current[course_id] = after
         changes.add(student_id, course_id, before and before["status"], status, actor.name, reason)
