@@ -71,27 +71,35 @@ def install_request_id_factory() -> None:
 
 def start_request(_sender: Flask, **_extra) -> None:
     """Note the start time and the request id before any other hook runs."""
-    g.request_started = time.perf_counter()
+    context = g._get_current_object()  # one proxy lookup per object, not one per attribute
+    context.request_started = time.perf_counter()
     sent = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = sent if _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    context.request_id = sent if _SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
 
 
 def finish_request(response: Response) -> Response:
-    """Echo the request id and log the request with its outcome."""
-    response.headers[REQUEST_ID_HEADER] = g.request_id
-    request_log.info(
-        "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "client": request.remote_addr,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 2),
-        },
+    """Echo the request id and log the request with its outcome.
+
+    The record is built and handled directly (``LogRecord``, ``Logger.handle``):
+    the request line needs neither the caller's file and line, which
+    ``Logger.info`` finds by walking the stack, nor the record factory's lookup
+    of the request id, which is at hand here.
+    """
+    current, context = request._get_current_object(), g._get_current_object()
+    response.headers[REQUEST_ID_HEADER] = context.request_id
+    if not request_log.isEnabledFor(logging.INFO):
+        return response
+    method, path, status = current.method, current.path, response.status_code
+    record = logging.LogRecord(
+        request_log.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None
     )
+    record.request_id = context.request_id
+    record.method = method
+    record.path = path
+    record.client = current.remote_addr
+    record.status = status
+    record.duration_ms = round((time.perf_counter() - context.request_started) * 1000, 2)
+    request_log.handle(record)
     return response
 
 

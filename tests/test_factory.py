@@ -61,3 +61,29 @@ def test_factory_does_not_create_tables(tmp_path):
     assert not path.exists() or sqlite3.connect(path).execute(
         "select count(*) from sqlite_master"
     ).fetchone() == (0,)
+
+
+def test_hooks_and_views_are_run_as_they_are_written(app, client):
+    """The kept "is it a coroutine?" answers: synchronous callables as they are, async refused."""
+
+    def hook():
+        return None
+
+    class Holder:
+        def method(self):
+            return None
+
+    assert app.ensure_sync(hook) is hook
+    assert app.ensure_sync(hook) is hook  # the kept answer
+    first, second = Holder().method, Holder().method
+    assert app.ensure_sync(first) is first
+    assert app.ensure_sync(second) is second  # a new binding of the same function
+
+    async def coroutine():
+        return None
+
+    # Flask runs a coroutine only through its async extra, which the service does not install:
+    # it is never handed back as if it were synchronous.
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine)
+    assert client.get("/livez").status_code == 200
