@@ -7,7 +7,6 @@ from app import queries
 from app.auth.caller import current_caller
 from app.auth.policy import ADMIN_ONLY, PUBLIC, STAFF, access
 from app.bodies import Blueprint
-from app.database import read_without_transaction
 from app.etags import conditional, if_match
 from app.idempotency import idempotent
 from app.pages import PAGE_HEADERS
@@ -26,7 +25,6 @@ from app.schemas import (
 from app.services import courses
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters")
-blp.before_request(read_without_transaction)
 blp.before_request(refuse_unknown_query)
 
 BODY_ERRORS = (400, 413, 415, 422)

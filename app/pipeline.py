@@ -16,17 +16,18 @@ The authentication step also asks ``app.limits`` whether the client address
 has used up its failed authentications (429), before it looks at credentials.
 Then flask-limiter's own hook (``app.limits``, registered after this pipeline
 so the caller is known) counts the request against the rate limits (429).
-Flask then runs the resource blueprints' own hook (reads on PostgreSQL in
-autocommit, see ``app.database.read_without_transaction``), and the view
-parses and validates the body. Inside the view, two decorators act on
-the operations that declare them: ``app.idempotency.idempotent`` claims an
-``Idempotency-Key`` (or replays its stored answer) before the view runs and
-stores the answer after it, and ``app.etags.conditional`` tags a single
-resource's answer (304 for a current copy); the services check ``If-Match``
-through ``app.etags.if_match`` once they hold the row's lock. After the view, every write request is
-audited with its caller and outcome (``app.audit.audit_write``, refusals
-included), every response gets the security headers, and automatic OPTIONS
-answers lose their (text/html) media type. When the request ends, the
+Flask then runs the resource blueprints' own hook (unknown query parameters
+are refused), and the view parses and validates the body; its reads run in
+autocommit on PostgreSQL (``app.database.reads_in_autocommit``). Inside the
+view, two decorators act on the operations that declare them:
+``app.idempotency.idempotent`` claims an ``Idempotency-Key`` (or replays its
+stored answer) before the view runs and stores the answer after it, and
+``app.etags.conditional`` tags a single resource's answer (304 for a current
+copy); the services check ``If-Match`` through ``app.etags.if_match`` once they
+hold the row's lock. After the view, every write request is audited with its
+caller and outcome (``app.audit.audit_write``, refusals included), every
+response gets the security headers, and automatic OPTIONS answers lose their
+(text/html) media type. When the request ends, the
 database session is released (a ``teardown_request`` hook, which Flask runs
 before Flask-SQLAlchemy's ``teardown_appcontext`` one).
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped
 
-from app.extensions import db
+from app.database import fetch_records, read_connection
 from app.models import (
     Course,
     Enrollment,
@@ -127,6 +127,8 @@ STUDENT_COURSES_STATEMENT = (
     .order_by(Course.code)
 )
 COURSE_BY_ID = select(*COURSE_COLUMNS).where(Course.id == bindparam("course_id"))
+STUDENT_EXISTS = select(Student.id.label("id")).where(Student.id == bindparam("student_id"))
+COURSE_EXISTS = select(Course.id.label("id")).where(Course.id == bindparam("course_id"))
 
 
 def _nest(student: Mapping, rows) -> dict:
@@ -155,11 +157,12 @@ def count_rows(statement: Select) -> tuple[int, bool]:
     less than the bound. SQLite keeps no such statistics and counts every row.
     """
     unordered = statement.order_by(None)
-    if db.session.get_bind().dialect.name != "postgresql":
-        return db.session.scalar(select(func.count()).select_from(unordered.subquery())), False
+    connection = read_connection()
+    if connection.dialect.name != "postgresql":
+        return connection.scalar(select(func.count()).select_from(unordered.subquery())), False
     bound = current_app.config["LIST_COUNT_EXACT_UP_TO"]
     bounded = select(func.count()).select_from(unordered.limit(bound + 1).subquery())
-    total = db.session.scalar(bounded)
+    total = connection.scalar(bounded)
     if total <= bound:
         return total, False
     return max(_planned_rows(unordered), total), True
@@ -167,7 +170,7 @@ def count_rows(statement: Select) -> tuple[int, bool]:
 
 def _planned_rows(statement: Select) -> int:
     """The number of rows PostgreSQL's planner expects ``statement`` to select."""
-    connection = db.session.connection()
+    connection = read_connection()
     compiled = statement.compile(dialect=connection.dialect)
     explain = "EXPLAIN (FORMAT JSON) " + compiled.string
     [plan] = connection.exec_driver_sql(explain, compiled.params).scalar_one()
@@ -215,7 +218,7 @@ def page_of(statement: Select, paging: Paging, counted: Select | None = None) ->
         # Any page past the last is empty; capping keeps huge page numbers inside
         # the databases' 64-bit OFFSET instead of failing with a 500.
         page = page.offset(min(paging.offset, INT64_MAX))
-    rows = records(db.session.execute(page))
+    rows = records(read_connection().execute(page))
     items = rows[: paging.page_size]
     next_after = None
     if len(rows) > paging.page_size:
@@ -238,21 +241,18 @@ def records(result: Result) -> list[dict]:
     SQLAlchemy's row mappings.
     """
     labels = tuple(result.keys())
-    return [dict(zip(labels, row, strict=True)) for row in result]
+    # Fetched at once: iterating a result fetches its rows from the cursor one by one.
+    return [dict(zip(labels, row, strict=True)) for row in result.all()]
 
 
 def _core_records(statement: Select, **parameters) -> list[dict]:
-    """The records of a column-only select, run on the session's connection.
-
-    Skips the ORM's execution layer, which has nothing to do for plain columns
-    and costs more than the statement itself on the hottest reads.
-    """
-    return records(db.session.connection().execute(statement, parameters))
+    """The records of one of the fixed hottest statements (:func:`app.database.fetch_records`)."""
+    return fetch_records(statement, parameters)
 
 
 def _student_exists(student_id: int) -> None:
     """Raise StudentNotFound unless the student exists."""
-    if db.session.scalar(select(Student.id).where(Student.id == student_id)) is None:
+    if not _core_records(STUDENT_EXISTS, student_id=student_id):
         raise StudentNotFound(student_id)
 
 
@@ -275,7 +275,7 @@ def list_students(q: str | None, paging: Paging) -> Page:
     if not page.items:
         return page
     nested = defaultdict(list)
-    rows = db.session.execute(
+    rows = read_connection().execute(
         select(Enrollment.student_id.label("student_id"), *SUMMARY_COLUMNS)
         .join(Course, Course.id == Enrollment.course_id)
         .where(
@@ -315,7 +315,7 @@ def student_courses(student_id: int) -> list[dict]:
 
 def _course_exists(course_id: int) -> None:
     """Raise CourseNotFound unless the course exists."""
-    if db.session.scalar(select(Course.id).where(Course.id == course_id)) is None:
+    if not _core_records(COURSE_EXISTS, course_id=course_id):
         raise CourseNotFound(course_id)
 
 
@@ -362,7 +362,7 @@ def student_enrollments(student_id: int, status: str | None) -> list[dict]:
     )
     if status is not None:
         statement = statement.where(Enrollment.status == status)
-    rows = records(db.session.execute(statement.order_by(Enrollment.course_id)))
+    rows = records(read_connection().execute(statement.order_by(Enrollment.course_id)))
     if not rows:
         _student_exists(student_id)
     return rows
@@ -375,7 +375,7 @@ def enrollment_history(student_id: int, course_id: int) -> list[dict]:
         .where(EnrollmentHistory.student_id == student_id, EnrollmentHistory.course_id == course_id)
         .order_by(EnrollmentHistory.id)
     )
-    rows = records(db.session.execute(statement))
+    rows = records(read_connection().execute(statement))
     if not rows:
         _student_exists(student_id)
         raise NoHistory(student_id, course_id)

@@ -13,7 +13,6 @@ from app.auth.policy import (
     require_access_to_student,
 )
 from app.bodies import Blueprint
-from app.database import read_without_transaction
 from app.etags import conditional, if_match
 from app.idempotency import idempotent
 from app.pages import PAGE_HEADERS
@@ -37,7 +36,6 @@ from app.schemas import (
 from app.services import enrollment, students
 
 blp = Blueprint("students", __name__, description="Students and their course enrollments")
-blp.before_request(read_without_transaction)
 blp.before_request(refuse_unknown_query)
 
 BODY_ERRORS = (400, 413, 415, 422)

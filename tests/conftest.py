@@ -4,16 +4,15 @@ Helpers live in ``tests.support`` (see its docstring); this file holds fixtures 
 """
 
 import time
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import delete, event, null, update
+from sqlalchemy import delete, null, update
 
 from app.auth.identity import Identity
 from app.extensions import db
 from app.models import Course, Enrollment, EnrollmentHistory, IdempotencyKey, Student
 from config import auth_settings
-from tests.support.databases import DatabaseFactory, inserting, make_app
+from tests.support.databases import DatabaseFactory, counted_statements, inserting, make_app
 from tests.support.identity_provider import IdentityProvider
 from tests.support.pgcluster import PrivateCluster, missing
 from tests.support.servers import Figures
@@ -159,25 +158,8 @@ def enrollment_statuses(app):
 def count_queries(app):
     """Context manager counting the SQL statements the app sends."""
 
-    @contextmanager
     def counting():
-        statements: list[str] = []
-
-        def record(_conn, _cursor, statement, *_args):
-            if (
-                not statement.lstrip()
-                .upper()
-                .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))
-            ):
-                statements.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield statements
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+        return counted_statements(app)
 
     return counting
 

@@ -12,6 +12,8 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -205,6 +207,100 @@ def assert_invariants(database_url: str, server: GunicornServer) -> None:
         assert server.get(f"/courses/{course.id}").body["enrolled_count"] == course.enrolled
 
 
+@contextmanager
+def statements_sent(app, keep=lambda _statement: True) -> Iterator[list[tuple[str, object]]]:
+    """The SQL statements the app sends while the block runs (those ``keep`` accepts).
+
+    The list fills as they are sent: (statement, parameters) pairs.
+
+    Statements that go through SQLAlchemy are seen by its ``before_cursor_execute``
+    event; the hottest reads on PostgreSQL run on the driver's cursor instead
+    (``app.database.fetch_records``), so on PostgreSQL every statement is taken
+    from the cursors of the connections the pool hands out, whichever path
+    runs it.
+    """
+    sent: list[tuple[str, object]] = []
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "postgresql":
+
+        def record(_conn, _cursor, statement, parameters, *_args):
+            if keep(statement):
+                sent.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield sent
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return
+
+    class RecordingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            if keep(str(query)):
+                sent.append((str(query), params))
+            return super().execute(query, params, **kwargs)
+
+        def executemany(self, query, params_seq, **kwargs):
+            params_seq = list(params_seq)
+            if keep(str(query)):
+                sent.append((str(query), params_seq))
+            return super().executemany(query, params_seq, **kwargs)
+
+    def recording(dbapi_connection, _record, _proxy):
+        dbapi_connection.cursor_factory = RecordingCursor
+
+    def not_recording(dbapi_connection, _record):
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg.Cursor
+
+    event.listen(engine, "checkout", recording)
+    event.listen(engine, "checkin", not_recording)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "checkout", recording)
+        event.remove(engine, "checkin", not_recording)
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def is_counted(statement: str) -> bool:
+    """Every statement but the transaction control ones counts against a budget."""
+    return not statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
+
+
+class StatementTexts(Sequence):
+    """The texts of the (statement, parameters) pairs of a live list."""
+
+    def __init__(self, pairs: list):
+        self._pairs = pairs
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [statement for statement, _ in self._pairs[index]]
+        return self._pairs[index][0]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
+@contextmanager
+def counted_statements(app) -> Iterator[StatementTexts]:
+    """The statements counted against a budget while the block runs, filled as they are sent."""
+    with statements_sent(app, keep=is_counted) as sent:
+        yield StatementTexts(sent)
+
+
+def is_select(statement: str) -> bool:
+    """Whether a statement is a query (plans are explained for these)."""
+    return statement.lstrip().upper().startswith("SELECT")
+
+
 def explained_plans(app, client, url: str, *switched_off: str) -> list[str]:
     """Run ``url`` and return PostgreSQL's plan for every SELECT it sent.
 
@@ -212,19 +308,10 @@ def explained_plans(app, client, url: str, *switched_off: str) -> list[str]:
     ``indexscan``) are disabled for the EXPLAIN, so the plan names an index
     whenever one can serve the lookup (tiny test tables would otherwise be scanned).
     """
-    sent: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            sent.append((statement, parameters))
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(app, keep=is_select) as sent:
         assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     plans = []
     with engine.connect() as connection:
         for plan_type in ("seqscan", *switched_off):
