@@ -41,9 +41,11 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 _ABSENT = object()
 
 
-def _field_converter(field: fields.Field) -> Callable:
+def _field_converter(field: fields.Field) -> tuple[Callable, type | None]:
     """What ``field`` does to a present, non-null value when it dumps it (marshmallow's own code).
 
+    With it, the type of value it hands back unchanged (an ``int`` for an
+    integer, a ``str`` for a string), which the dump then keeps without a call.
     Only the field types the output schemas use are known; any other stops the
     app from starting rather than dumping differently.
     """
@@ -52,13 +54,13 @@ def _field_converter(field: fields.Field) -> Callable:
         if not isinstance(nested, OutputSchema) or nested.many or field.inner.many:
             raise TypeError(f"no fast dump for a list of {type(nested).__name__}")
         dump_one = nested.dump_one
-        return lambda items: [None if item is None else dump_one(item) for item in items]
+        return (lambda items: [None if item is None else dump_one(item) for item in items]), None
     if isinstance(field, fields.DateTime) and field.format in field.SERIALIZATION_FUNCS:
-        return field.SERIALIZATION_FUNCS[field.format]
+        return field.SERIALIZATION_FUNCS[field.format], None
     if type(field) is fields.Integer and not field.as_string:
-        return field.num_type
+        return field.num_type, field.num_type
     if type(field) is fields.String:
-        return utils.ensure_text_type
+        return utils.ensure_text_type, str
     raise TypeError(f"no fast dump for a {type(field).__name__} field")
 
 
@@ -82,21 +84,21 @@ class OutputSchema(ma.Schema):
             )
 
     @staticmethod
-    def _plan_step(name: str, field: fields.Field) -> tuple[str, str, Callable]:
-        """(output key, row key, converter) for one field."""
+    def _plan_step(name: str, field: fields.Field) -> tuple[str, str, Callable, type | None]:
+        """(output key, row key, converter, type kept as it is) for one field."""
         if field.dump_default is not ma.missing or "." in (field.attribute or ""):
             raise TypeError(f"no fast dump for field {name!r} (a default or a dotted attribute)")
-        return (field.data_key or name, field.attribute or name, _field_converter(field))
+        return (field.data_key or name, field.attribute or name, *_field_converter(field))
 
     def dump_one(self, row) -> dict:
         """One row's representation (``Schema.dump`` of one object)."""
         if self._plan is None or type(row) is not dict:
             return super().dump(row, many=False)
         dumped = {}
-        for key, source, convert in self._plan:
+        for key, source, convert, kept in self._plan:
             value = row.get(source, _ABSENT)
-            if value is None:
-                dumped[key] = None
+            if value is None or type(value) is kept:
+                dumped[key] = value
             elif value is not _ABSENT:
                 dumped[key] = convert(value)
         return dumped
