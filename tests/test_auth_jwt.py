@@ -262,3 +262,47 @@ def test_known_keys_keep_working_while_the_jwks_is_down(provider, client, clock)
     finally:
         provider.start()
     assert unknown.status_code == 503
+
+
+# --- tokens verified once -----------------------------------------------------
+
+
+def test_a_token_seen_before_is_not_verified_again(provider, client, monkeypatch):
+    import app.auth.jwks as jwks
+
+    decoded = []
+    original = jwks.jwt.decode
+
+    def counting(*args, **kwargs):
+        decoded.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(jwks.jwt, "decode", counting)
+    token, other = provider.token(roles=["admin"]), provider.token("user-2", roles=["admin"])
+
+    assert [call(client, token).status_code for _ in range(3)] == [200, 200, 200]
+    assert call(client, other).status_code == 200
+
+    assert decoded == [token, other]
+
+
+def test_a_token_seen_before_still_expires(identity_provider, auth_mode, client):
+    auth_mode(**identity_provider.settings(AUTH_LEEWAY_SECONDS="0"))
+    token = identity_provider.token(roles=["admin"], lifetime=1)
+    assert call(client, token).status_code == 200
+
+    time.sleep(1.2)
+
+    assert_invalid_token(call(client, token), "expired (exp)", token)
+
+
+def test_a_token_seen_before_is_refused_once_its_key_is_retired(provider, client, clock):
+    old_kid = provider.default_kid
+    token = provider.token(roles=["admin"])
+    assert call(client, token).status_code == 200
+    provider.add_key()
+    provider.retire(old_kid)
+
+    clock.now += 3600  # past the keys' maximum age: the next use fetches the JWKS again
+
+    assert_invalid_token(call(client, token), f'"{old_kid}" is not in', token)

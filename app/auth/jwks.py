@@ -11,6 +11,8 @@ be fetched, known keys keep working and requests needing an unknown one get
 :class:`JwtVerifier` checks a token: only the configured algorithms, the key
 named by ``kid``, the signature, ``exp``/``nbf``/``iat`` with the leeway, and
 ``iss``/``aud`` exactly. Each refusal says which check failed, never the token.
+A token it accepted is accepted again without those checks until it expires, as
+long as its key is still published (the last 1,024 tokens, per worker).
 """
 
 import json
@@ -30,6 +32,7 @@ KEYS_MAX_AGE_SECONDS = 300
 JWKS_TIMEOUT_SECONDS = 5
 # Claims every accepted token must carry (sub names the caller).
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+VERIFIED_TOKENS_KEPT = 1024  # per worker; the oldest goes first
 # Header values quoted back in a refusal are cut to this length.
 QUOTE_MAX = 64
 
@@ -105,15 +108,57 @@ class KeySet:
 class JwtVerifier:
     """Checks bearer JWTs against the provider's keys, issuer, audience and algorithms."""
 
-    def __init__(self, *, keys: KeySet, issuer: str, audience: str, algorithms, leeway: int):
+    def __init__(
+        self,
+        *,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        algorithms,
+        leeway: int,
+        wall_clock=time.time,
+    ):
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.algorithms = list(algorithms)
         self.leeway = leeway
+        self._wall_clock = wall_clock
+        # token -> (claims, accepted until, kid, key): a signature is checked once per
+        # token, not on every request it comes with (a tenth of a millisecond per check).
+        self._verified: dict[str, tuple[dict, float, str, PyJWK]] = {}
+        self._verified_lock = threading.Lock()
 
     def claims(self, token: str) -> dict:
-        """The verified claims of ``token``; raises NotAuthenticated naming the failed check."""
+        """The verified claims of ``token``; raises NotAuthenticated naming the failed check.
+
+        A token verified before is accepted again without checking its signature
+        while it has not expired (``exp`` plus the leeway) and its signing key is
+        still the one the JWKS has under its ``kid``; anything else is verified
+        in full, as the first time.
+        """
+        kept = self._verified.get(token)
+        if kept is not None:
+            claims, accepted_until, kid, key = kept
+            if self._wall_clock() < accepted_until and self._still_signing(kid, key):
+                return claims
+            self._verified.pop(token, None)
+        claims, kid, key = self._verify(token)
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = (claims, float(claims["exp"]) + self.leeway, kid, key)
+        return claims
+
+    def _still_signing(self, kid: str, key: PyJWK) -> bool:
+        """Whether the JWKS still has ``key`` under ``kid`` (fetched again as it would be)."""
+        try:
+            return self.keys.key(kid) is key
+        except (UnknownKey, KeysUnavailable):
+            return False  # verified in full, which says why it fails
+
+    def _verify(self, token: str) -> tuple[dict, str, PyJWK]:
+        """The claims of ``token`` checked in full, its ``kid`` and signing key."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
@@ -134,7 +179,7 @@ class JwtVerifier:
                 f"The token's signing key {_quote(kid)} is not in the identity provider's JWKS."
             ) from error
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key,
                 algorithms=self.algorithms,
@@ -162,3 +207,4 @@ class JwtVerifier:
             ) from error
         except jwt.PyJWTError as error:
             raise NotAuthenticated(f"The token was refused: {error}.") from error
+        return claims, kid, key
