@@ -8,7 +8,7 @@ from enum import Enum
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import Select, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, Result
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -225,9 +225,7 @@ def fetch_records(statement: Select, parameters: Mapping) -> list[dict]:
     handlers answer 503 as for any other read).
     """
     if not reads_in_autocommit():
-        result = read_connection().execute(statement, parameters)
-        labels = tuple(result.keys())
-        return [dict(zip(labels, row, strict=True)) for row in result.all()]
+        return records(read_connection().execute(statement, parameters))
     engine = db.engine
     key = (engine.dialect.name, statement)
     compiled = _driver_statements.get(key)
@@ -262,7 +260,21 @@ def fetch_records(statement: Select, parameters: Mapping) -> list[dict]:
     finally:
         if pooled is not None:
             pooled.close()
-    labels = compiled.labels
+    return labelled(compiled.labels, rows)
+
+
+def records(result: Result) -> list[dict]:
+    """The rows of ``result`` as dicts keyed by column label.
+
+    Plain dicts, because serializers read them about a third faster than
+    SQLAlchemy's row mappings.
+    """
+    # Fetched at once: iterating a result fetches its rows from the cursor one by one.
+    return labelled(tuple(result.keys()), result.all())
+
+
+def labelled(labels: tuple[str, ...], rows) -> list[dict]:
+    """Each row as a dict of its values keyed by ``labels``, in order."""
     return [dict(zip(labels, row, strict=True)) for row in rows]
 
 

@@ -19,7 +19,6 @@ from flask import current_app
 from marshmallow import Schema, fields
 from sqlalchemy import (
     ColumnElement,
-    Result,
     Select,
     and_,
     bindparam,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped
 
-from app.database import fetch_records, read_connection
+from app.database import fetch_records, read_connection, records
 from app.models import (
     Course,
     Enrollment,
@@ -234,31 +233,15 @@ def matching(statement: Select, q: str | None, *columns) -> Select:
     return statement.where(or_(*(column.icontains(q, autoescape=True) for column in columns)))
 
 
-def records(result: Result) -> list[dict]:
-    """The rows of ``result`` as dicts keyed by column label.
-
-    Plain dicts, because serializers read them about a third faster than
-    SQLAlchemy's row mappings.
-    """
-    labels = tuple(result.keys())
-    # Fetched at once: iterating a result fetches its rows from the cursor one by one.
-    return [dict(zip(labels, row, strict=True)) for row in result.all()]
-
-
-def _core_records(statement: Select, **parameters) -> list[dict]:
-    """The records of one of the fixed hottest statements (:func:`app.database.fetch_records`)."""
-    return fetch_records(statement, parameters)
-
-
 def _student_exists(student_id: int) -> None:
     """Raise StudentNotFound unless the student exists."""
-    if not _core_records(STUDENT_EXISTS, student_id=student_id):
+    if not fetch_records(STUDENT_EXISTS, {"student_id": student_id}):
         raise StudentNotFound(student_id)
 
 
 def student_detail(student_id: int) -> dict:
     """One student with their courses and waitlist, each ordered by code (one statement)."""
-    rows = _core_records(STUDENT_DETAIL, student_id=student_id)
+    rows = fetch_records(STUDENT_DETAIL, {"student_id": student_id})
     if not rows:
         raise StudentNotFound(student_id)
     # A student without enrollments is one row whose enrollment columns are all null.
@@ -291,7 +274,7 @@ def list_students(q: str | None, paging: Paging) -> Page:
 
 def get_course(course_id: int) -> dict:
     """The course with this id, with its enrolled count."""
-    rows = _core_records(COURSE_BY_ID, course_id=course_id)
+    rows = fetch_records(COURSE_BY_ID, {"course_id": course_id})
     if not rows:
         raise CourseNotFound(course_id)
     return rows[0]
@@ -307,7 +290,7 @@ def student_courses(student_id: int) -> list[dict]:
 
     The student's existence is only looked up when they have no courses.
     """
-    rows = _core_records(STUDENT_COURSES_STATEMENT, student_id=student_id)
+    rows = fetch_records(STUDENT_COURSES_STATEMENT, {"student_id": student_id})
     if not rows:
         _student_exists(student_id)
     return rows
@@ -315,7 +298,7 @@ def student_courses(student_id: int) -> list[dict]:
 
 def _course_exists(course_id: int) -> None:
     """Raise CourseNotFound unless the course exists."""
-    if not _core_records(COURSE_EXISTS, course_id=course_id):
+    if not fetch_records(COURSE_EXISTS, {"course_id": course_id}):
         raise CourseNotFound(course_id)
 
 
